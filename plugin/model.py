@@ -164,6 +164,7 @@ class Policies:
     documents: Mapping[str, Any] = field(default_factory=dict)
 
 
+
 # --------------------------------------------------------------------------- output
 
 
@@ -252,3 +253,21 @@ class Decision:
     def note_text(self) -> str:
         """The internal note for agents: the contributed sentences, one per line."""
         return "\n".join(c.value for c in self.notes)
+
+
+# --------------------------------------------------------------------------- hook input
+
+
+@dataclass(frozen=True)
+class Request:
+    """What every hook receives: the ticket, its organization, the instant and the policies."""
+
+    ticket: Ticket
+    organization: Organization
+    now: dt.datetime
+    policies: Policies
+
+    def plan_of(self, decision: Decision) -> Plan:
+        """The `Plan` the decision has chosen (call only once ``decision.plan`` is set)."""
+        assert decision.plan is not None
+        return self.policies.plans[decision.plan.value]

@@ -1,0 +1,70 @@
+"""The engine: run the hooks in order over one request and return a `Decision`.
+
+Pure: no network, no database, no clock (``now`` is an argument). Integrations fill the
+`Ticket` and `Organization`; the engine only decides.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pluggy
+
+from plugin.manager import Hooks, get_plugin_manager
+from plugin.model import Decision, Organization, Policies, Request, Ticket, Verdict
+
+
+class EngineError(Exception):
+    """The hooks produced no usable answer for a field that every decision needs."""
+
+
+class Engine:
+    """Evaluates requests against one set of policies with one plugin manager."""
+
+    def __init__(self, policies: Policies, pm: pluggy.PluginManager | None = None) -> None:
+        self.policies = policies
+        self.hooks = Hooks(pm if pm is not None else get_plugin_manager())
+
+    def evaluate(self, ticket: Ticket, organization: Organization, now: dt.datetime) -> Decision:
+        """Decide plan, scope, emergency, calendar, deadline, managers, escalation, priority,
+        tags and note for ``ticket`` at ``now``.
+
+        :raises EngineError: when no hook chose a plan or calendar, or chose an unknown one.
+        :raises plugin.manager.PluginError: when a hook implementation raised.
+        """
+        if now.tzinfo is None or ticket.created_at.tzinfo is None:
+            raise ValueError("now and ticket.created_at must be timezone-aware")
+        request = Request(ticket, organization, now, self.policies)
+        hooks = self.hooks
+        decision = Decision(now=now)
+        decision = decision.with_(plan=_known(hooks.plan(request, decision), self.policies.plans, "plan"))
+        decision = decision.with_(scope=hooks.scope(request, decision))
+        decision = decision.with_(emergency=hooks.emergency(request, decision))
+        decision = decision.with_(
+            calendar=_known(hooks.calendar(request, decision), self.policies.calendars, "calendar")
+        )
+        decision = decision.with_(first_response_due=hooks.first_response_due(request, decision))
+        decision = decision.with_(account_managers=hooks.account_managers(request, decision))
+        decision = decision.with_(escalation=hooks.escalation(request, decision))
+        decision = decision.with_(priority=hooks.priority(request, decision))
+        decision = decision.with_(tags=hooks.tags(request, decision))
+        return decision.with_(notes=hooks.notes(request, decision))
+
+
+def _known(verdict: Verdict[str] | None, known: object, what: str) -> Verdict[str]:
+    if verdict is None:
+        raise EngineError(f"no plugin chose a {what}")
+    if verdict.value not in known:  # type: ignore[operator]
+        raise EngineError(f"{verdict.source} chose unknown {what} {verdict.value!r}")
+    return verdict
+
+
+def evaluate(
+    ticket: Ticket,
+    organization: Organization,
+    now: dt.datetime,
+    policies: Policies,
+    pm: pluggy.PluginManager | None = None,
+) -> Decision:
+    """One-off evaluation; build an `Engine` once to evaluate many requests."""
+    return Engine(policies, pm).evaluate(ticket, organization, now)

@@ -1,0 +1,35 @@
+"""The account-manager roles a plan includes, and who fills them for the organization."""
+
+from __future__ import annotations
+
+from typing import Mapping
+
+from plugin.hookspecs import hookimpl
+from plugin.model import Contribution, Decision, Request, Verdict
+
+SOURCE = "policydesk.account_manager"
+
+
+@hookimpl(trylast=True)
+def policydesk_account_managers(request: Request, decision: Decision) -> Verdict[Mapping[str, str]]:
+    plan = request.plan_of(decision)
+    if not plan.account_manager_roles:
+        return Verdict({}, SOURCE, f"the {plan.title} plan includes no designated account manager")
+    assigned = request.organization.account_managers
+    filled = {role: assigned[role] for role in plan.account_manager_roles if assigned.get(role)}
+    missing = [role for role in plan.account_manager_roles if role not in filled]
+    titles = ", ".join(request.policies.roles[r].title.lower() for r in plan.account_manager_roles)
+    reason = f"the {plan.title} plan includes: {titles}"
+    if missing:
+        reason += "; not yet assigned for this organization: " + ", ".join(missing)
+    return Verdict(filled, SOURCE, reason)
+
+
+@hookimpl(trylast=True)
+def policydesk_notes(request: Request, decision: Decision) -> list[Contribution]:
+    managers = decision.account_managers
+    if managers is None or not managers.value:
+        return []
+    roles = request.policies.roles
+    people = "; ".join(f"{roles[role].title}: {person}" for role, person in managers.value.items())
+    return [Contribution(f"{people}.", SOURCE, managers.reason)]

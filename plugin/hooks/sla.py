@@ -1,0 +1,95 @@
+"""When the first response is due, and where the ticket stands on its escalation ladder.
+
+The deadline is the plan's target counted in open time of the chosen calendar from the
+ticket's creation; each escalation step is due at its share of that target, counted the
+same way. A first response stops the clock.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from plugin.hookspecs import hookimpl
+from plugin.model import Contribution, Decision, EscalationState, Request, Verdict
+from plugin.timefmt import human_instant, human_minutes
+
+SOURCE = "policydesk.sla"
+
+
+@hookimpl(trylast=True)
+def policydesk_first_response_due(request: Request, decision: Decision) -> Verdict[dt.datetime | None]:
+    plan = request.plan_of(decision)
+    if plan.first_response_minutes is None:
+        return Verdict(None, SOURCE, f"the {plan.title} plan guarantees no response time (answered promptly)")
+    assert decision.calendar is not None
+    name = decision.calendar.value
+    calendar = request.policies.calendars[name]
+    created = request.ticket.created_at
+    due = calendar.add(created, plan.first_response_minutes)
+    return Verdict(
+        due,
+        SOURCE,
+        f"the {plan.title} plan guarantees {human_minutes(plan.first_response_minutes)} of "
+        f"{name!r} opening hours, counted from {human_instant(created.astimezone(calendar.timezone))}",
+    )
+
+
+@hookimpl(trylast=True)
+def policydesk_escalation(request: Request, decision: Decision) -> Verdict[EscalationState] | None:
+    due = decision.first_response_due
+    if due is None or due.value is None:
+        return None
+    plan = request.plan_of(decision)
+    assert decision.calendar is not None and plan.first_response_minutes is not None
+    calendar = request.policies.calendars[decision.calendar.value]
+    created = request.ticket.created_at
+    step_due = {
+        step.name: calendar.add(created, plan.first_response_minutes * step.at_percent / 100)
+        for step in plan.escalation
+    }
+    answered = request.ticket.first_response_at
+    if answered is not None:
+        met = "met" if answered <= due.value else "missed"
+        state = EscalationState(None, step_due)
+        return Verdict(state, SOURCE, f"first response given {human_instant(answered.astimezone(calendar.timezone))} "
+                       f"({met} the deadline); the clock is stopped")
+    reached = [step for step in plan.escalation if step_due[step.name] <= request.now]
+    upcoming = [step for step in plan.escalation if step_due[step.name] > request.now]
+    state = EscalationState(
+        step=reached[-1] if reached else None,
+        due=step_due,
+        next_step=upcoming[0].name if upcoming else None,
+        next_due=step_due[upcoming[0].name] if upcoming else None,
+    )
+    if state.step is None:
+        reason = "no escalation step reached yet"
+    else:
+        reason = (f"step {state.step.name!r} ({state.step.at_percent:g}% of the target) was due "
+                  f"{human_instant(step_due[state.step.name])}")
+    return Verdict(state, SOURCE, reason)
+
+
+@hookimpl(trylast=True)
+def policydesk_tags(request: Request, decision: Decision) -> list[Contribution]:
+    escalation = decision.escalation
+    if escalation is None or escalation.value.step is None:
+        return []
+    return [Contribution(tag, SOURCE, escalation.reason) for tag in escalation.value.step.tags]
+
+
+@hookimpl(trylast=True)
+def policydesk_notes(request: Request, decision: Decision) -> list[Contribution]:
+    due = decision.first_response_due
+    if due is None:
+        return []
+    if due.value is None:
+        return [Contribution("No guaranteed response time: " + due.reason + ".", SOURCE, due.reason)]
+    notes = [Contribution(f"First response due {human_instant(due.value)}: {due.reason}.", SOURCE, due.reason)]
+    escalation = decision.escalation
+    if escalation is not None and escalation.value.step is not None:
+        step = escalation.value.step
+        roles = request.policies.roles
+        notify = ", ".join(roles[r].title.lower() for r in step.notify if r in roles)
+        text = f"Escalation {step.name!r}: {escalation.reason}" + (f"; notify {notify}." if notify else ".")
+        notes.append(Contribution(text, SOURCE, escalation.reason))
+    return notes

@@ -1,0 +1,112 @@
+"""Building the plugin manager, and the typed facade the engine calls hooks through."""
+
+from __future__ import annotations
+
+import os
+import traceback
+from typing import TYPE_CHECKING, Any, Iterable, Sequence
+
+import pluggy
+
+from plugin import hookspecs
+from plugin.hooks import BUILTIN_PLUGINS
+
+if TYPE_CHECKING:
+    from plugin.model import Request
+    from plugin.model import Contribution, Decision, Verdict
+
+#: Comma-separated plugin names to block (built-ins or entry points), e.g. "policydesk.scope".
+BLOCK_ENV = "POLICYDESK_BLOCK_PLUGINS"
+
+
+class PluginError(Exception):
+    """A hook implementation raised; names the hook and the plugin it came from."""
+
+    def __init__(self, hook: str, plugin: str, error: BaseException) -> None:
+        super().__init__(f"plugin {plugin!r} failed in hook {hook}: {type(error).__name__}: {error}")
+        self.hook = hook
+        self.plugin = plugin
+        self.error = error
+
+
+def get_plugin_manager(
+    load_entrypoints: bool = True, blocked: Iterable[str] = ()
+) -> pluggy.PluginManager:
+    """Return a new plugin manager with the built-in hooks and installed plugins registered.
+
+    :param load_entrypoints: Also load third-party plugins from the ``policydesk``
+        entry-point group.
+    :param blocked: Plugin names not to register (added to those in ``POLICYDESK_BLOCK_PLUGINS``).
+    """
+    pm = pluggy.PluginManager(hookspecs.PROJECT)
+    pm.add_hookspecs(hookspecs)
+    names = set(blocked) | {n.strip() for n in os.environ.get(BLOCK_ENV, "").split(",") if n.strip()}
+    for name in names:
+        pm.set_blocked(name)
+    for name, module in BUILTIN_PLUGINS.items():
+        if not pm.is_blocked(name):
+            pm.register(module, name=name)
+    if load_entrypoints:
+        pm.load_setuptools_entrypoints(hookspecs.PROJECT)
+    pm.check_pending()
+    return pm
+
+
+class Hooks:
+    """Calls each hook with keyword arguments and turns a plugin's exception into `PluginError`.
+
+    The engine goes through this class only, never through ``pm.hook`` directly.
+    """
+
+    def __init__(self, pm: pluggy.PluginManager) -> None:
+        self.pm = pm
+
+    def _call(self, name: str, request: Request, decision: Decision) -> Any:
+        caller = getattr(self.pm.hook, name)
+        try:
+            return caller(request=request, decision=decision)
+        except Exception as error:  # the one error boundary: say which plugin broke
+            raise PluginError(name, self._culprit(caller, error), error) from error
+
+    def _culprit(self, caller: pluggy.HookCaller, error: BaseException) -> str:
+        codes = {impl.function.__code__: impl.plugin_name for impl in caller.get_hookimpls()}
+        for frame, _ in traceback.walk_tb(error.__traceback__):
+            if frame.f_code in codes:
+                return codes[frame.f_code]
+        return "<unknown>"
+
+    def plan(self, request: Request, decision: Decision) -> Verdict[Any] | None:
+        return self._call("policydesk_plan", request, decision)
+
+    def scope(self, request: Request, decision: Decision) -> Verdict[Any] | None:
+        return self._call("policydesk_scope", request, decision)
+
+    def emergency(self, request: Request, decision: Decision) -> Verdict[Any] | None:
+        return self._call("policydesk_emergency", request, decision)
+
+    def calendar(self, request: Request, decision: Decision) -> Verdict[Any] | None:
+        return self._call("policydesk_calendar", request, decision)
+
+    def first_response_due(self, request: Request, decision: Decision) -> Verdict[Any] | None:
+        return self._call("policydesk_first_response_due", request, decision)
+
+    def account_managers(self, request: Request, decision: Decision) -> Verdict[Any] | None:
+        return self._call("policydesk_account_managers", request, decision)
+
+    def escalation(self, request: Request, decision: Decision) -> Verdict[Any] | None:
+        return self._call("policydesk_escalation", request, decision)
+
+    def priority(self, request: Request, decision: Decision) -> Verdict[Any] | None:
+        return self._call("policydesk_priority", request, decision)
+
+    def tags(self, request: Request, decision: Decision) -> tuple[Contribution, ...]:
+        return _flatten(self._call("policydesk_tags", request, decision))
+
+    def notes(self, request: Request, decision: Decision) -> tuple[Contribution, ...]:
+        # pluggy calls last-registered first; the built-ins are trylast, so their
+        # sentences come after a site plugin's. Reverse so built-ins read first.
+        return _flatten(reversed(self._call("policydesk_notes", request, decision)))
+
+
+def _flatten(results: Iterable[Sequence[Contribution] | None]) -> tuple[Contribution, ...]:
+    return tuple(item for result in results if result for item in result)

@@ -1,0 +1,300 @@
+"""The ``policydesk`` command: validate policies, simulate a request, explain a decision.
+
+Exit codes: 0 success, 1 invalid policies or input (a message says what and where),
+2 usage error, 3 a bug (traceback on stderr).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import sys
+import traceback
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+from plugin.model import Decision, Organization, Policies, Ticket, Verdict
+from plugin.timefmt import human_instant
+
+POLICIES_ENV = "POLICYDESK_POLICIES"
+#: The policies shipped with the source tree, used when ./policies does not exist.
+BUNDLED_POLICIES = Path(__file__).resolve().parent.parent / "policies"
+
+
+class UserError(Exception):
+    """A mistake in what the user gave us: printed as a message, exit code 1."""
+
+
+def default_policies_dir() -> str:
+    if os.environ.get(POLICIES_ENV):
+        return os.environ[POLICIES_ENV]
+    if Path("policies").is_dir() or not BUNDLED_POLICIES.is_dir():
+        return "policies"
+    return str(BUNDLED_POLICIES)
+
+
+def load(directory: str) -> Policies:
+    """Load policies or raise `UserError` listing every problem with file:line:column."""
+    from plugin.policy import PolicyErrors, load_policies
+
+    try:
+        return load_policies(directory)
+    except PolicyErrors as errors:
+        raise UserError("\n".join(str(e) for e in errors.errors)) from None
+
+
+# --------------------------------------------------------------------------- commands
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    from plugin.policy import validate_policies
+
+    errors = validate_policies(args.policies)
+    for error in errors:
+        print(error, file=sys.stderr)
+    if errors:
+        print(f"{len(errors)} error{'s' if len(errors) != 1 else ''} in {args.policies}", file=sys.stderr)
+        return 1
+    print(f"{args.policies}: policies are valid")
+    return 0
+
+
+def parse_instant(text: str | None, timezone: str) -> dt.datetime:
+    """``--at``: with an offset it is that instant; without one, wall time in ``timezone``."""
+    from zoneinfo import ZoneInfo
+
+    zone = ZoneInfo(timezone)
+    if text is None:
+        return dt.datetime.now(zone)
+    try:
+        parsed = dt.datetime.fromisoformat(text)
+    except ValueError:
+        raise UserError(f"--at: {text!r} is not an ISO 8601 date-time such as 2026-11-27T21:00 or 2026-11-27T21:00+01:00") from None
+    return parsed.replace(tzinfo=zone) if parsed.tzinfo is None else parsed
+
+
+def simulated_request(args: argparse.Namespace, policies: Policies) -> tuple[Ticket, Organization, dt.datetime]:
+    if args.plan not in policies.plans:
+        raise UserError(f"--plan: unknown plan {args.plan!r}; the policies define: {', '.join(policies.plans)}")
+    at = parse_instant(args.at, policies.default_timezone)
+    organization = Organization(id=None, name="simulated", plan=args.plan, account_managers=dict(args.manager or []))
+    ticket = Ticket(
+        id=None,
+        channel=args.channel,
+        created_at=at,
+        category=args.category,
+        language=args.language,
+        emergency_requested=args.emergency,
+    )
+    return ticket, organization, at
+
+
+def decide(args: argparse.Namespace) -> tuple[Decision, Policies, Ticket]:
+    from plugin.engine import Engine
+
+    policies = load(args.policies)
+    ticket, organization, at = simulated_request(args, policies)
+    return Engine(policies).evaluate(ticket, organization, at), policies, ticket
+
+
+def cmd_simulate(args: argparse.Namespace) -> int:
+    decision, _, ticket = decide(args)
+    if args.json:
+        print(json.dumps(decision_as_json(decision, ticket), indent=2))
+    else:
+        print(render_summary(decision, ticket))
+    return 0
+
+
+def cmd_explain(args: argparse.Namespace) -> int:
+    decision, policies, ticket = decide(args)
+    print(render_explanation(decision, policies, ticket))
+    return 0
+
+
+# --------------------------------------------------------------------------- output
+
+
+def _iso(t: dt.datetime | None) -> str | None:
+    return None if t is None else t.isoformat(timespec="seconds")
+
+
+def decision_as_json(decision: Decision, ticket: Ticket) -> dict[str, Any]:
+    """The Decision as plain JSON: values first, then each field's source and reason."""
+    emergency = decision.emergency.value if decision.emergency else None
+    scope = decision.scope.value if decision.scope else None
+    escalation = decision.escalation.value if decision.escalation else None
+    fields = {
+        "plan": decision.plan,
+        "scope": decision.scope,
+        "emergency": decision.emergency,
+        "calendar": decision.calendar,
+        "first_response_due": decision.first_response_due,
+        "account_managers": decision.account_managers,
+        "escalation": decision.escalation,
+        "priority": decision.priority,
+    }
+    return {
+        "plan": _value(decision.plan),
+        "channel": ticket.channel,
+        "created_at": _iso(ticket.created_at),
+        "calendar": _value(decision.calendar),
+        "first_response_due": _iso(_value(decision.first_response_due)),
+        "emergency": None if emergency is None else {
+            "requested": emergency.requested,
+            "eligible": emergency.eligible,
+            "reasons": list(emergency.reasons),
+        },
+        "scope": None if scope is None else {
+            "in_scope": scope.in_scope,
+            "category": scope.category,
+            "referral": scope.referral,
+        },
+        "account_managers": dict(_value(decision.account_managers) or {}),
+        "escalation": None if escalation is None else {
+            "step": escalation.step.name if escalation.step else None,
+            "due": {name: _iso(t) for name, t in escalation.due.items()},
+            "next_step": escalation.next_step,
+            "next_due": _iso(escalation.next_due),
+        },
+        "priority": _value(decision.priority),
+        "tags": list(decision.tag_names),
+        "note": decision.note_text,
+        "why": {
+            name: {"source": v.source, "reason": v.reason} for name, v in fields.items() if v is not None
+        },
+    }
+
+
+def _value(verdict: Verdict[Any] | None) -> Any:
+    return None if verdict is None else verdict.value
+
+
+def render_summary(decision: Decision, ticket: Ticket) -> str:
+    due = _value(decision.first_response_due)
+    emergency = decision.emergency.value if decision.emergency else None
+    lines = [
+        f"plan                {_value(decision.plan)}",
+        f"channel             {ticket.channel}",
+        f"received            {human_instant(ticket.created_at)}",
+        f"counting hours      {_value(decision.calendar)}",
+        f"first response due  {human_instant(due) if due else 'no guaranteed time'}",
+    ]
+    if emergency is not None and emergency.requested:
+        lines.append(f"emergency           {'granted' if emergency.eligible else 'refused'}: {'; '.join(emergency.reasons)}")
+    lines += [
+        f"priority            {_value(decision.priority)}",
+        f"tags                {' '.join(decision.tag_names)}",
+        "",
+        "note for agents:",
+        *("  " + line for line in decision.note_text.splitlines()),
+    ]
+    return "\n".join(lines)
+
+
+def render_explanation(decision: Decision, policies: Policies, ticket: Ticket) -> str:
+    """Every field of the decision with its value, the hook that set it and why."""
+    out: list[str] = []
+
+    def field(name: str, verdict: Verdict[Any] | None, shown: Callable[[Any], str] = str) -> None:
+        if verdict is None:
+            out.append(f"{name}: (no hook had an opinion)")
+            return
+        out.append(f"{name}: {shown(verdict.value)}")
+        out.append(f"    set by {verdict.source}: {verdict.reason}")
+
+    field("plan", decision.plan)
+    field("scope", decision.scope, lambda s: "in scope" if s.in_scope else f"out of scope ({s.category})")
+    field("emergency", decision.emergency,
+          lambda e: "granted" if e.eligible else ("refused" if e.requested else "not requested"))
+    if decision.emergency and decision.emergency.value.requested:
+        out.extend(f"    - {reason}" for reason in decision.emergency.value.reasons)
+    field("calendar", decision.calendar)
+    field("first response due", decision.first_response_due,
+          lambda t: human_instant(t) + f" ({t.isoformat()})" if t else "no guaranteed response time")
+    due = _value(decision.first_response_due)
+    if due is not None and decision.calendar is not None:
+        calendar = policies.calendars[decision.calendar.value]
+        out.append(f"    opening hours counted ({calendar.timezone}):")
+        for start, end in calendar.open_intervals(ticket.created_at, due):
+            minutes = (end - start).total_seconds() / 60
+            out.append(f"      {human_instant(start)} -> {end.strftime('%H:%M')}  ({minutes:g} min)")
+    field("account managers", decision.account_managers,
+          lambda m: ", ".join(f"{role}={who}" for role, who in m.items()) or "none")
+    field("escalation", decision.escalation, lambda s: s.step.name if s.step else "no step reached")
+    if decision.escalation is not None:
+        for name, t in decision.escalation.value.due.items():
+            out.append(f"    {name} due {human_instant(t)}")
+    field("priority", decision.priority)
+    out.append("tags:")
+    out.extend(f"    {c.value}  (set by {c.source}: {c.reason})" for c in decision.tags)
+    out.append("note for agents:")
+    out.extend(f"    {c.value}  [{c.source}]" for c in decision.notes)
+    return "\n".join(out)
+
+
+# --------------------------------------------------------------------------- parser
+
+
+def _manager(text: str) -> tuple[str, str]:
+    role, sep, person = text.partition("=")
+    if not sep or not role or not person:
+        raise argparse.ArgumentTypeError(f"expected ROLE=PERSON, e.g. account_manager=ana@example.com, not {text!r}")
+    return role, person
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="policydesk",
+        description="Enforce a support contract inside Zammad from declarative YAML policies.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    policies_help = f"policy directory (default: ${POLICIES_ENV} or ./policies)"
+
+    validate = sub.add_parser("validate", help="check the policy files; list every error with file:line:column",
+                              description="Check the policy files; list every error with file:line:column. "
+                                          "Exit 0 when valid, 1 when not.")
+    validate.add_argument("--policies", default=default_policies_dir(), metavar="DIR", help=policies_help)
+    validate.set_defaults(func=cmd_validate)
+
+    for name, func, text in (
+        ("simulate", cmd_simulate, "what the engine decides for such a request"),
+        ("explain", cmd_explain, "the decision for such a request, field by field, with the hook that set it and why"),
+    ):
+        p = sub.add_parser(name, help=text, description=text[0].upper() + text[1:] + ".")
+        p.add_argument("--plan", required=True, help="the organization's plan, e.g. standard, plus, pro, enterprise")
+        p.add_argument("--channel", required=True, help="how the request came in: phone, email, web, chat, ...")
+        p.add_argument("--at", metavar="ISO8601",
+                       help="when the request arrived; with an offset it is that instant, without one it is "
+                            "wall time in the policies' time zone (default: now)")
+        p.add_argument("--emergency", action="store_true", help="the customer asks for 24/7 emergency handling")
+        p.add_argument("--category", help="request category, e.g. infrastructure, webmastering")
+        p.add_argument("--language", help="customer's language (ISO 639-1), e.g. fr, en, de")
+        p.add_argument("--manager", action="append", type=_manager, metavar="ROLE=PERSON",
+                       help="who fills an account-manager role, e.g. account_manager=ana@example.com (repeatable)")
+        p.add_argument("--policies", default=default_policies_dir(), metavar="DIR", help=policies_help)
+        if name == "simulate":
+            p.add_argument("--json", action="store_true", help="print one JSON object")
+        p.set_defaults(func=func)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except UserError as error:
+        print(f"policydesk {args.command}: {error}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    except Exception:
+        traceback.print_exc()
+        print("policydesk: internal error (a bug): please report it with the traceback above", file=sys.stderr)
+        return 3
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,319 @@
+"""Zammad records <-> policydesk values, and a Decision -> the ticket state it asks for.
+
+Pure: no HTTP here.  The names of every Zammad attribute and tag policydesk owns are
+defined once in this module; ``sync`` creates the attributes from these constants.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+from plugin.model import Decision, Organization, Ticket
+
+# --------------------------------------------------------------------------- attribute names
+
+#: Organization attributes policydesk reads (created by ``sync``).
+ORG_SUPPORT_PLAN = "support_plan"
+ORG_ACCOUNT_MANAGER = "account_manager"
+ORG_TECHNICAL_ACCOUNT_MANAGER = "technical_account_manager"
+ORG_COMMITMENT_END = "commitment_end"
+ORG_PARTNER = "partner"
+ORGANIZATION_ATTRIBUTES = (
+    ORG_SUPPORT_PLAN, ORG_ACCOUNT_MANAGER, ORG_TECHNICAL_ACCOUNT_MANAGER, ORG_COMMITMENT_END, ORG_PARTNER,
+)
+#: Account-manager role (as in policies) -> the organization attribute naming the person
+#: (a Zammad user login or e-mail address).
+ROLE_ATTRIBUTES: Mapping[str, str] = {
+    "account_manager": ORG_ACCOUNT_MANAGER,
+    "technical_account_manager": ORG_TECHNICAL_ACCOUNT_MANAGER,
+}
+
+#: Ticket attributes policydesk writes (created by ``sync``).
+TICKET_PLAN = "policydesk_plan"
+TICKET_FIRST_RESPONSE_DUE = "policydesk_first_response_due"
+#: Fingerprint of the decision the last note explained (see `decision_fingerprint`).
+TICKET_FINGERPRINT = "policydesk_fingerprint"
+#: Ticket attributes policydesk reads (filled by agents or the customer form).
+TICKET_CATEGORY = "policydesk_category"
+TICKET_EMERGENCY = "policydesk_emergency"
+TICKET_ATTRIBUTES = (TICKET_PLAN, TICKET_FIRST_RESPONSE_DUE, TICKET_FINGERPRINT, TICKET_CATEGORY, TICKET_EMERGENCY)
+
+# --------------------------------------------------------------------------- tags
+
+#: Tags with these prefixes belong to policydesk: it removes them when no longer wanted.
+OWNED_TAG_PREFIXES = ("plan:", "hours:", "sla:", "vip:")
+#: Single tags that belong to policydesk.
+OWNED_TAGS = frozenset({"emergency", "out-of-scope"})
+
+
+def is_owned_tag(tag: str) -> bool:
+    """Whether policydesk may remove ``tag`` (other tags are never touched)."""
+    return tag in OWNED_TAGS or tag.startswith(OWNED_TAG_PREFIXES)
+
+
+# --------------------------------------------------------------------------- notes
+
+#: Subject of policydesk's internal notes (how they are recognised).
+NOTE_SUBJECT = "policydesk"
+#: Key under the article's ``preferences`` holding the decision fingerprint.
+NOTE_PREFERENCE = "policydesk_fingerprint"
+
+# --------------------------------------------------------------------------- channels
+
+#: policydesk channel names.
+CHANNELS = ("phone", "email", "web", "chat", "sms", "twitter", "facebook", "telegram", "other")
+_EXACT_CHANNELS = {"phone": "phone", "email": "email", "web": "web", "chat": "chat", "sms": "sms", "fax": "other"}
+_PREFIX_CHANNELS = (("twitter", "twitter"), ("facebook", "facebook"), ("telegram", "telegram"))
+
+
+def channel_of(article_type: str | None) -> str:
+    """Zammad's ``create_article_type`` name -> policydesk channel.
+
+    ``"twitter status"`` -> ``twitter``, ``"facebook feed post"`` -> ``facebook``,
+    ``"telegram personal-message"`` -> ``telegram``; unknown or missing -> ``other``.
+    """
+    name = (article_type or "").strip().lower()
+    if name in _EXACT_CHANNELS:
+        return _EXACT_CHANNELS[name]
+    for prefix, channel in _PREFIX_CHANNELS:
+        if name.startswith(prefix):
+            return channel
+    return "other"
+
+
+def language_of(locale: str | None) -> str | None:
+    """Zammad locale (``fr-fr``, ``en-us``, ``de_CH``) -> ISO 639-1 code (``fr``)."""
+    if not locale:
+        return None
+    code = str(locale).replace("_", "-").split("-", 1)[0].strip().lower()
+    return code or None
+
+
+# --------------------------------------------------------------------------- values
+
+
+def parse_instant(value: Any) -> dt.datetime | None:
+    """Zammad timestamp (``2026-01-05T09:00:00.000Z``) -> aware datetime, UTC if unzoned."""
+    if value in (None, ""):
+        return None
+    if isinstance(value, dt.datetime):
+        parsed = value
+    else:
+        parsed = dt.datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.timezone.utc)
+
+
+def format_instant(value: dt.datetime | None) -> str | None:
+    """Aware datetime -> Zammad's UTC form, ``2026-01-05T09:00:00.000Z``."""
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        raise ValueError(f"naive datetime {value!r}: policydesk only writes aware instants")
+    utc = value.astimezone(dt.timezone.utc)
+    return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
+
+
+def parse_date(value: Any) -> dt.date | None:
+    if value in (None, ""):
+        return None
+    if isinstance(value, dt.date):
+        return value
+    return dt.date.fromisoformat(str(value)[:10])
+
+
+def _truthy(value: Any) -> bool:
+    if isinstance(value, str):
+        return value.strip().lower() in ("true", "1", "yes", "on")
+    return bool(value)
+
+
+def _text(value: Any) -> str | None:
+    if value is None:
+        return None
+    text = str(value).strip()
+    return text or None
+
+
+# --------------------------------------------------------------------------- records -> model
+
+
+def organization_from_record(record: Mapping[str, Any] | None) -> Organization:
+    """A Zammad organization (with policydesk's attributes) -> `Organization`."""
+    if not record:
+        return Organization()
+    managers = {
+        role: person for role, attribute in ROLE_ATTRIBUTES.items() if (person := _text(record.get(attribute)))
+    }
+    return Organization(
+        id=record.get("id"),
+        name=record.get("name") or "",
+        plan=_text(record.get(ORG_SUPPORT_PLAN)),
+        account_managers=managers,
+        partner=_truthy(record.get(ORG_PARTNER)),
+        commitment_end=parse_date(record.get(ORG_COMMITMENT_END)),
+    )
+
+
+def customer_locale(customer: Mapping[str, Any] | None) -> str | None:
+    if not customer:
+        return None
+    preferences = customer.get("preferences") or {}
+    return preferences.get("locale") if isinstance(preferences, Mapping) else None
+
+
+def ticket_from_record(
+    record: Mapping[str, Any], *, tags: frozenset[str] | None = None, customer: Mapping[str, Any] | None = None
+) -> Ticket:
+    """A Zammad ticket read with ``expand=true`` -> `Ticket`."""
+    created_at = parse_instant(record.get("created_at"))
+    if created_at is None:
+        raise ValueError(f"ticket {record.get('id')}: no created_at")
+    return Ticket(
+        id=record.get("id"),
+        channel=channel_of(record.get("create_article_type")),
+        created_at=created_at,
+        category=_text(record.get(TICKET_CATEGORY)),
+        language=language_of(customer_locale(customer)),
+        emergency_requested=_truthy(record.get(TICKET_EMERGENCY)),
+        state=record.get("state") or "new",
+        first_response_at=parse_instant(record.get("first_response_at")),
+        tags=tags if tags is not None else frozenset(),
+        priority=record.get("priority"),
+    )
+
+
+@dataclass(frozen=True)
+class ZammadTicketState:
+    """What a ticket has now, in the terms `apply_decision` compares against."""
+
+    ticket_id: int
+    tags: frozenset[str]
+    priority: str | None
+    #: Users subscribed to the ticket (Zammad mentions).
+    mentioned_user_ids: frozenset[int]
+    plan: str | None
+    first_response_due: dt.datetime | None
+    #: Fingerprint of the decision the last policydesk note explained.
+    fingerprint: str | None
+    updated_by_id: int | None
+    customer_id: int | None = None
+    organization_id: int | None = None
+    #: The ticket as Zammad returned it (``expand=true``).
+    record: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
+
+
+def ticket_state_from_record(
+    record: Mapping[str, Any], *, tags: frozenset[str], mentioned_user_ids: frozenset[int]
+) -> ZammadTicketState:
+    return ZammadTicketState(
+        ticket_id=int(record["id"]),
+        tags=tags,
+        priority=record.get("priority"),
+        mentioned_user_ids=mentioned_user_ids,
+        plan=_text(record.get(TICKET_PLAN)),
+        first_response_due=parse_instant(record.get(TICKET_FIRST_RESPONSE_DUE)),
+        fingerprint=_text(record.get(TICKET_FINGERPRINT)),
+        updated_by_id=record.get("updated_by_id"),
+        customer_id=record.get("customer_id"),
+        organization_id=record.get("organization_id"),
+        record=record,
+    )
+
+
+# --------------------------------------------------------------------------- decision -> desired
+
+
+def decision_fingerprint(decision: Decision) -> str:
+    """A short hash of what a decision decides (not of why, nor of ``now``).
+
+    Two decisions with the same plan, calendar, due time, emergency eligibility, scope,
+    account managers, escalation step, priority and tags have the same fingerprint; the
+    explaining note is written only when it changes.
+    """
+    def value(verdict: Any) -> Any:
+        return None if verdict is None else verdict.value
+
+    emergency = value(decision.emergency)
+    scope = value(decision.scope)
+    escalation = value(decision.escalation)
+    managers = value(decision.account_managers)
+    due = value(decision.first_response_due)
+    material = {
+        "plan": value(decision.plan),
+        "calendar": value(decision.calendar),
+        "due": format_instant(due) if due is not None else None,
+        "emergency": None if emergency is None else [emergency.requested, emergency.eligible],
+        "scope": None if scope is None else [scope.in_scope, scope.category],
+        "managers": None if managers is None else sorted(managers.items()),
+        "escalation": None if escalation is None or escalation.step is None else escalation.step.name,
+        "priority": value(decision.priority),
+        "tags": sorted(decision.tag_names),
+    }
+    canonical = json.dumps(material, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class DesiredTicketState:
+    """What a Decision asks the ticket to have.  ``None`` fields mean "leave as is"."""
+
+    #: Tags the decision wants present.
+    tags: frozenset[str]
+    priority: str | None
+    #: Logins or e-mails of the people to subscribe (mention).
+    mention_persons: tuple[str, ...]
+    #: Ticket attributes to hold these values (wire format; ``None`` clears).
+    attributes: Mapping[str, Any]
+    fingerprint: str
+    note: str
+
+
+def desired_state(decision: Decision) -> DesiredTicketState:
+    attributes: dict[str, Any] = {}
+    if decision.plan is not None:
+        attributes[TICKET_PLAN] = decision.plan.value
+    if decision.first_response_due is not None:
+        attributes[TICKET_FIRST_RESPONSE_DUE] = format_instant(decision.first_response_due.value)
+    managers = decision.account_managers.value if decision.account_managers is not None else {}
+    persons = tuple(dict.fromkeys(p for p in managers.values() if p))
+    return DesiredTicketState(
+        tags=frozenset(decision.tag_names),
+        priority=decision.priority.value if decision.priority is not None else None,
+        mention_persons=persons,
+        attributes=attributes,
+        fingerprint=decision_fingerprint(decision),
+        note=decision.note_text,
+    )
+
+
+def tag_changes(current: frozenset[str], wanted: frozenset[str]) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(tags to add, tags to remove): only policydesk's own tags are ever removed."""
+    add = tuple(sorted(wanted - current))
+    remove = tuple(sorted(t for t in current - wanted if is_owned_tag(t)))
+    return add, remove
+
+
+def attribute_changes(record: Mapping[str, Any], wanted: Mapping[str, Any]) -> dict[str, Any]:
+    """The attributes of ``wanted`` whose value differs from ``record``'s."""
+    changed: dict[str, Any] = {}
+    for name, value in wanted.items():
+        if not _same_value(record.get(name), value):
+            changed[name] = value
+    return changed
+
+
+def _same_value(current: Any, wanted: Any) -> bool:
+    if current in (None, "") and wanted in (None, ""):
+        return True
+    if current in (None, "") or wanted in (None, ""):
+        return False
+    if isinstance(wanted, str) and isinstance(current, str) and wanted.endswith("Z") and "T" in wanted:
+        try:
+            return parse_instant(current) == parse_instant(wanted)
+        except ValueError:
+            return False
+    return current == wanted

@@ -1,0 +1,293 @@
+"""zammad-py, extended: typed errors, timeouts, retries, and the resources it lacks.
+
+zammad-py's resources call ``connection.session.<verb>`` and then
+``_raise_or_return_json``.  We keep that design and change two things:
+
+- `ZammadSession` (a ``requests.Session``) puts a timeout on every request, turns
+  transport failures into `ZammadUnavailable`, and retries idempotent requests
+  (GET, PUT, DELETE) on transient failures with exponential backoff.  POST is never
+  retried here: callers that know a POST is safe to repeat use `RetryPolicy.run`.
+- every resource mixes in `_TypedErrors`, whose ``_raise_or_return_json`` raises the
+  typed exceptions of `integrations.zammad.errors` with the HTTP status.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterator, Mapping, TypeVar
+
+import requests
+from zammad_py import api as zapi
+
+from integrations.zammad.errors import (
+    ZammadError,
+    ZammadRateLimited,
+    ZammadUnavailable,
+    error_from_response,
+    error_from_transport,
+)
+
+R = TypeVar("R")
+
+#: Methods whose repetition has the same effect as one call.
+IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
+#: Statuses worth another try.
+TRANSIENT_STATUSES = frozenset({429, 500, 502, 503, 504})
+
+
+# --------------------------------------------------------------------------- retries
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Bounded exponential backoff: ``base_delay * factor**(attempt-1)``, capped, with jitter.
+
+    ``attempts`` counts every try, the first included (``attempts=1`` never retries).
+    """
+
+    attempts: int = 4
+    base_delay: float = 0.5
+    factor: float = 2.0
+    max_delay: float = 8.0
+    #: Fraction of each delay added at random, so many workers do not retry in step.
+    jitter: float = 0.1
+    #: Longest ``Retry-After`` we honour from a 429.
+    max_retry_after: float = 30.0
+    sleep: Callable[[float], None] = field(default=time.sleep, compare=False, repr=False)
+
+    def delay(self, attempt: int, retry_after: float | None = None) -> float:
+        """Seconds to wait after failed try number ``attempt`` (1-based)."""
+        base = min(self.max_delay, self.base_delay * self.factor ** (attempt - 1))
+        if retry_after is not None:
+            base = max(base, min(retry_after, self.max_retry_after))
+        return base + base * self.jitter * random.random()
+
+    def run(self, operation: Callable[[], R], *, already_done: Callable[[], R | None] | None = None) -> R:
+        """Call ``operation`` until it succeeds or fails for good.
+
+        Only `ZammadError`s with ``transient`` set are retried.  Before each retry,
+        ``already_done`` (if given) is asked whether the previous try took effect after
+        all (a timeout does not mean nothing happened); a non-``None`` answer is returned
+        instead of trying again.
+        """
+        for attempt in range(1, self.attempts + 1):
+            try:
+                return operation()
+            except ZammadError as exc:
+                if not exc.transient or attempt == self.attempts:
+                    raise
+                retry_after = exc.retry_after if isinstance(exc, ZammadRateLimited) else None
+                self.sleep(self.delay(attempt, retry_after))
+                if already_done is not None:
+                    done = already_done()
+                    if done is not None:
+                        return done
+        raise AssertionError("unreachable")  # pragma: no cover
+
+
+class ZammadSession(requests.Session):
+    """A session with a default timeout, typed transport errors and idempotent retries."""
+
+    def __init__(self, *, timeout: float = 10.0, retry: RetryPolicy | None = None) -> None:
+        super().__init__()
+        self.timeout = timeout
+        self.retry = retry or RetryPolicy()
+
+    def request(self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any) -> requests.Response:  # type: ignore[override]
+        verb = (method.decode() if isinstance(method, bytes) else method).upper()
+        target = url.decode() if isinstance(url, bytes) else url
+        kwargs.setdefault("timeout", self.timeout)
+        attempts = self.retry.attempts if verb in IDEMPOTENT_METHODS else 1
+        for attempt in range(1, attempts + 1):
+            try:
+                response = super().request(verb, target, *args, **kwargs)
+            except requests.RequestException as exc:
+                error = error_from_transport(exc, verb, target)
+                if not error.transient or attempt == attempts:
+                    raise error from exc
+                self.retry.sleep(self.retry.delay(attempt))
+                continue
+            if response.status_code in TRANSIENT_STATUSES and attempt < attempts:
+                error = error_from_response(response)
+                retry_after = error.retry_after if isinstance(error, ZammadRateLimited) else None
+                response.close()
+                self.retry.sleep(self.retry.delay(attempt, retry_after))
+                continue
+            return response
+        raise AssertionError("unreachable")  # pragma: no cover
+
+
+# --------------------------------------------------------------------------- resources
+
+
+class _TypedErrors:
+    """Mixin for zammad-py resources: raise typed errors that keep the HTTP status."""
+
+    _connection: zapi.ZammadAPI
+    #: The most ``per_page`` this endpoint honours (Zammad clamps larger values).
+    max_per_page: int = 100
+
+    def _raise_or_return_json(self, response: requests.Response) -> Any:
+        if not response.ok:
+            raise error_from_response(response)
+        if not response.content:
+            return None
+        try:
+            return response.json()
+        except ValueError:
+            return response.content
+
+    def _call(self, method: str, path: str, **kwargs: Any) -> Any:
+        """One request to ``<api url>/<path>``, answered as JSON or a typed error."""
+        response = self._connection.session.request(method, self._connection.url + path, **kwargs)
+        return self._raise_or_return_json(response)
+
+
+class _Crud(_TypedErrors, zapi.Resource):
+    """A plain Zammad REST collection: index, show, create, update, destroy."""
+
+    path_attribute = ""
+
+    def find(self, id: int | str, *, expand: bool = False) -> Any:
+        params = {"expand": "true"} if expand else None
+        return self._call("GET", f"{self.path_attribute}/{id}", params=params)
+
+
+class Tickets(_TypedErrors, zapi.Ticket):
+    max_per_page = 100  # TicketsController#index: paginate_with(max: 100)
+
+    def find(self, id: int | str, *, expand: bool = False) -> Any:
+        params = {"expand": "true"} if expand else None
+        return self._call("GET", f"tickets/{id}", params=params)
+
+
+class TicketArticles(_TypedErrors, zapi.TicketArticle):
+    def by_ticket(self, ticket_id: int | str) -> list[dict[str, Any]]:
+        return self._call("GET", f"ticket_articles/by_ticket/{ticket_id}") or []
+
+
+class Users(_TypedErrors, zapi.User):
+    def find(self, id: int | str, *, expand: bool = False) -> Any:
+        params = {"expand": "true"} if expand else None
+        return self._call("GET", f"users/{id}", params=params)
+
+    def search_exact(self, query: str, *, limit: int = 50) -> list[dict[str, Any]]:
+        """``GET users/search?query=...`` (a list; Zammad answers a list unless ``full``)."""
+        result = self._call("GET", "users/search", params={"query": query, "limit": limit, "expand": "true"})
+        return result if isinstance(result, list) else []
+
+
+class Organizations(_TypedErrors, zapi.Organization):
+    def find(self, id: int | str, *, expand: bool = False) -> Any:
+        params = {"expand": "true"} if expand else None
+        return self._call("GET", f"organizations/{id}", params=params)
+
+
+class Groups(_TypedErrors, zapi.Group):
+    pass
+
+
+class TicketPriorities(_TypedErrors, zapi.TicketPriority):
+    pass
+
+
+class TicketStates(_TypedErrors, zapi.TicketState):
+    pass
+
+
+class Tags(_TypedErrors, zapi.TicketTag):
+    """Tags of one object: ``GET tags``, ``POST tags/add``, ``DELETE tags/remove``.
+
+    Zammad's add and remove are idempotent (adding a present tag or removing an absent
+    one succeeds), so both are safe to retry.
+    """
+
+    def list(self, o_id: int | str, object: str = "Ticket") -> list[str]:
+        result = self._call("GET", "tags", params={"object": object, "o_id": o_id})
+        return list((result or {}).get("tags") or [])
+
+
+class TagList(_TypedErrors, zapi.TagList):
+    pass
+
+
+class Mentions(_TypedErrors, zapi.Resource):
+    """``/mentions``: Zammad's ticket subscriptions.
+
+    Zammad creates and deletes a mention only for the *current* user, so mentioning
+    someone else is done on their behalf (``X-On-Behalf-Of``: id, login or e-mail).
+    """
+
+    path_attribute = "mentions"
+
+    def for_ticket(self, ticket_id: int | str) -> list[dict[str, Any]]:
+        result = self._call(
+            "GET", "mentions", params={"mentionable_type": "Ticket", "mentionable_id": ticket_id}
+        )
+        if isinstance(result, dict):
+            return list(result.get("mentions") or [])
+        return list(result or [])
+
+    def add(self, ticket_id: int | str, *, on_behalf_of: str | int | None = None) -> Any:
+        headers = {"X-On-Behalf-Of": str(on_behalf_of)} if on_behalf_of is not None else None
+        return self._call(
+            "POST", "mentions",
+            json={"mentionable_type": "Ticket", "mentionable_id": ticket_id}, headers=headers,
+        )
+
+    def remove(self, mention_id: int | str, *, on_behalf_of: str | int | None = None) -> Any:
+        headers = {"X-On-Behalf-Of": str(on_behalf_of)} if on_behalf_of is not None else None
+        return self._call("DELETE", f"mentions/{mention_id}", headers=headers)
+
+
+class ObjectManagerAttributes(_TypedErrors, zapi.Object):
+    """``/object_manager_attributes`` plus ``object_manager_attributes_execute_migrations``."""
+
+    max_per_page = 500
+
+
+class Calendars(_Crud):
+    path_attribute = "calendars"
+
+
+class SLAs(_Crud):
+    path_attribute = "slas"
+
+
+class Triggers(_Crud):
+    path_attribute = "triggers"
+
+
+class Webhooks(_Crud):
+    path_attribute = "webhooks"
+
+
+# --------------------------------------------------------------------------- pagination
+
+
+def iter_all(
+    resource: zapi.Resource,
+    *,
+    per_page: int = 100,
+    params: Mapping[str, Any] | None = None,
+    max_pages: int = 10_000,
+) -> Iterator[Any]:
+    """Every record of ``resource``'s index, page after page.
+
+    ``per_page`` is clamped to the endpoint's server cap (asking for more would make a
+    full page look short and end the walk early).  Stops after an empty page or one
+    shorter than ``per_page``.
+    """
+    cap = getattr(resource, "max_per_page", 100)
+    size = max(1, min(per_page, cap))
+    for page in range(1, max_pages + 1):
+        query: dict[str, Any] = {"expand": "true", **(params or {}), "page": page, "per_page": size}
+        items = resource.all(page=page, filters=query)._items
+        if not isinstance(items, list):
+            raise ZammadError(f"expected a list from {resource.path_attribute}, got {type(items).__name__}")
+        yield from items
+        if len(items) < size:
+            return
+    raise ZammadUnavailable(f"{resource.path_attribute}: more than {max_pages} pages, giving up")

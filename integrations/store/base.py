@@ -1,0 +1,437 @@
+"""The store's interface and the plain values it returns.
+
+The store keeps everything policydesk must not lose: received webhook events (for
+idempotency), the work queue, per-ticket escalation timers, the audit trail,
+subscriptions, account-manager assignments, hashed VIP codes and held notifications.
+
+Two implementations share one schema (:mod:`integrations.store.schema`) and one body
+of SQL (:mod:`integrations.store.sqlstore`): SQLite (the single-instance default) and
+PostgreSQL (several instances). Open one with :func:`integrations.store.open_store`.
+
+Every datetime passed in must be timezone-aware (a naive one raises ``ValueError``);
+everything is stored as UTC and returned aware, in UTC.
+"""
+
+from __future__ import annotations
+
+import abc
+import datetime as dt
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+__all__ = [
+    "AuditEntry",
+    "HeldNotification",
+    "Job",
+    "JobState",
+    "ReceiveResult",
+    "Store",
+    "StoreError",
+    "Subscription",
+    "Timer",
+    "VipHash",
+    "JOB_STATES",
+]
+
+JobState = Literal["pending", "claimed", "done", "parked"]
+#: Every state a job can be in, in the order :meth:`Store.counts` reports them.
+JOB_STATES: tuple[JobState, ...] = ("pending", "claimed", "done", "parked")
+
+
+class StoreError(Exception):
+    """The store cannot be opened or used as asked (bad URL, schema too new, ...)."""
+
+
+@dataclass(frozen=True, slots=True)
+class ReceiveResult:
+    """What :meth:`Store.receive` did.
+
+    :ivar new: ``False`` when the (source, delivery id) was already stored; then
+        nothing was stored or enqueued.
+    :ivar event_id: the stored event's id (the earlier one for a duplicate).
+    :ivar job_id: the job enqueued for it, ``None`` for a duplicate.
+    """
+
+    new: bool
+    event_id: int
+    job_id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Job:
+    """One unit of work: process one received event.
+
+    :ivar attempts: failed attempts so far (each :meth:`Store.retry` adds one).
+    :ivar claims: how often it was claimed, including re-claims after an expired
+        lease; a job whose claims keep growing without attempts is crashing workers.
+    :ivar not_before: earliest time it may be claimed (the backoff).
+    :ivar lease_until: while claimed, when the claim expires and it becomes
+        claimable again.
+    """
+
+    id: int
+    event_id: int
+    source: str
+    delivery_id: str
+    body: bytes
+    headers: dict[str, str]
+    attempts: int
+    claims: int
+    not_before: dt.datetime
+    state: JobState
+    last_error: str | None = None
+    claimed_by: str | None = None
+    lease_until: dt.datetime | None = None
+    received_at: dt.datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Timer:
+    """One escalation step of one ticket's deadline."""
+
+    ticket_id: str
+    deadline_key: str
+    step: str
+    due_at: dt.datetime
+    fired_at: dt.datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AuditEntry:
+    """One audit record: a decision, a plan change, a refusal, ..."""
+
+    id: int
+    at: dt.datetime
+    kind: str
+    subject: str
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Subscription:
+    """An organization's current plan, as the billing system last told us."""
+
+    org_ref: str
+    plan: str
+    started_at: dt.datetime
+    commitment_end: dt.datetime | None
+    billing_period: str | None
+    updated_at: dt.datetime
+
+
+@dataclass(frozen=True, slots=True)
+class VipHash:
+    """An organization's salted VIP-code hash. The code itself is never stored."""
+
+    org_ref: str
+    salt: bytes
+    digest: bytes
+    updated_at: dt.datetime
+
+
+@dataclass(frozen=True, slots=True)
+class HeldNotification:
+    """A notification held for a person's digest."""
+
+    id: int
+    person: str
+    payload: dict[str, Any]
+    release_at: dt.datetime
+    released_at: dt.datetime | None = None
+
+
+class Store(abc.ABC):
+    """The durable store. Thread-safe: one instance serves every thread of a process.
+
+    Methods taking ``now`` use it for the time they record or compare against, so
+    tests and the scheduler control the clock; methods without it record the current
+    UTC time.
+    """
+
+    #: ``"sqlite"`` or ``"postgres"``.
+    dialect: str
+
+    # -- lifecycle ---------------------------------------------------------------
+
+    @abc.abstractmethod
+    def close(self) -> None:
+        """Close every connection (and give up leadership). The store is unusable after."""
+
+    @abc.abstractmethod
+    def ping(self) -> None:
+        """Run a trivial query; raises if the database cannot be reached (for /healthz)."""
+
+    @abc.abstractmethod
+    def schema_version(self) -> int:
+        """The schema version the database is at."""
+
+    @abc.abstractmethod
+    def atomic(self) -> AbstractContextManager[None]:
+        """A transaction that store calls made inside it (same thread) join.
+
+        ``with store.atomic(): store.put_subscription(...); store.audit(...)`` commits
+        both or neither. Nested ``atomic()`` blocks join the outer one.
+        """
+
+    def __enter__(self) -> "Store":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- received events and the work queue --------------------------------------
+
+    @abc.abstractmethod
+    def receive(
+        self,
+        source: str,
+        delivery_id: str,
+        body: bytes,
+        headers: Mapping[str, str],
+        now: dt.datetime,
+    ) -> ReceiveResult:
+        """Store a received event and enqueue one job for it, in one durable transaction.
+
+        When this returns, the event is on disk (the webhook may be acknowledged).
+        A duplicate (same ``source`` and ``delivery_id``) stores and enqueues nothing
+        and returns ``new=False`` with the earlier event's id.
+        """
+
+    @abc.abstractmethod
+    def claim(
+        self, worker: str, now: dt.datetime, limit: int = 1, lease_seconds: float = 60
+    ) -> list[Job]:
+        """Claim up to ``limit`` ready jobs for ``worker`` until ``now + lease_seconds``.
+
+        Ready: pending with ``not_before <= now``, or claimed with an expired lease
+        (its worker crashed or hung). Oldest first. Concurrent callers never get the
+        same job while its lease runs.
+        """
+
+    @abc.abstractmethod
+    def extend_lease(
+        self, job_id: int, worker: str, now: dt.datetime, lease_seconds: float = 60
+    ) -> bool:
+        """Extend ``worker``'s claim on a job; ``False`` if it no longer holds it."""
+
+    @abc.abstractmethod
+    def complete(self, job_id: int, worker: str | None = None) -> bool:
+        """Mark a claimed (or pending) job done.
+
+        With ``worker``, only if that worker still holds the claim. ``False`` when
+        nothing changed (already done, parked, or claimed by someone else).
+        """
+
+    @abc.abstractmethod
+    def retry(
+        self,
+        job_id: int,
+        error: str,
+        now: dt.datetime,
+        delay_seconds: float,
+        worker: str | None = None,
+    ) -> bool:
+        """Put a failed job back: attempts + 1, ``not_before = now + delay_seconds``,
+        ``last_error = error``. With ``worker``, only if it still holds the claim."""
+
+    @abc.abstractmethod
+    def park(self, job_id: int, error: str, worker: str | None = None) -> bool:
+        """Park a job that will not succeed by retrying, keeping ``error``.
+
+        A parked job is never claimed again until :meth:`requeue`; it is listed by
+        :meth:`parked` and counted by :meth:`counts`, never dropped.
+        """
+
+    @abc.abstractmethod
+    def parked(self, limit: int = 100) -> list[Job]:
+        """Parked jobs, oldest first, with their last error."""
+
+    @abc.abstractmethod
+    def requeue(self, job_id: int, now: dt.datetime | None = None) -> bool:
+        """Make a parked job pending again (ready at ``now``) with a fresh attempt
+        count; its last error is kept. ``False`` if it is not parked."""
+
+    @abc.abstractmethod
+    def get_job(self, job_id: int) -> Job | None:
+        """One job by id, in any state."""
+
+    @abc.abstractmethod
+    def queue_depth(self) -> int:
+        """Jobs not yet done or parked (pending + claimed)."""
+
+    @abc.abstractmethod
+    def counts(self) -> dict[str, int]:
+        """Number of jobs per state: ``pending``, ``claimed``, ``done``, ``parked``
+        (every key present)."""
+
+    # -- escalation timers ------------------------------------------------------
+
+    @abc.abstractmethod
+    def set_timers(
+        self,
+        ticket_id: str,
+        deadline_key: str,
+        steps: Sequence[tuple[str, dt.datetime]],
+    ) -> None:
+        """Make ``steps`` (step name, due time) the ticket's timers for ``deadline_key``.
+
+        Unfired timers of the ticket under any other deadline key are removed (the
+        deadline changed). For the same key it is idempotent: fired steps stay fired
+        and are never re-armed, unfired ones get the given due time, unfired steps not
+        in ``steps`` are removed.
+        """
+
+    @abc.abstractmethod
+    def clear_timers(self, ticket_id: str) -> int:
+        """Remove the ticket's unfired timers (first response given, ticket closed).
+
+        Returns how many. Fired ones are kept as the record that they fired, so
+        re-setting the same deadline key does not fire them again.
+        """
+
+    @abc.abstractmethod
+    def timers_of(self, ticket_id: str) -> list[Timer]:
+        """All of a ticket's timers, fired or not, by due time."""
+
+    @abc.abstractmethod
+    def fire_due(self, now: dt.datetime, limit: int = 100) -> list[Timer]:
+        """Atomically mark up to ``limit`` due, unfired timers fired (at ``now``) and
+        return them, by due time.
+
+        Each (ticket, deadline key, step) is returned once, even with several
+        sweepers at the same time. Cost is proportional to the number due (an index
+        on ``due_at`` over unfired timers).
+        """
+
+    @abc.abstractmethod
+    def next_due(self) -> dt.datetime | None:
+        """When the earliest unfired timer is due, or ``None``."""
+
+    # -- audit ---------------------------------------------------------------
+
+    @abc.abstractmethod
+    def audit(
+        self, kind: str, subject: str, data: Mapping[str, Any], now: dt.datetime
+    ) -> int:
+        """Append an audit record (JSON-serialisable ``data``); returns its id."""
+
+    @abc.abstractmethod
+    def audit_log(
+        self, subject: str | None = None, kind: str | None = None, limit: int = 100
+    ) -> list[AuditEntry]:
+        """Audit records, newest first, optionally only for a subject and/or kind."""
+
+    # -- subscriptions (billing) --------------------------------------------------
+
+    @abc.abstractmethod
+    def get_subscription(self, org_ref: str) -> Subscription | None:
+        """The organization's subscription, or ``None``."""
+
+    @abc.abstractmethod
+    def put_subscription(
+        self,
+        org_ref: str,
+        *,
+        plan: str,
+        started_at: dt.datetime,
+        commitment_end: dt.datetime | None,
+        billing_period: str | None,
+        now: dt.datetime,
+    ) -> Subscription:
+        """Create or replace the organization's subscription; returns it.
+
+        Record the plan change with :meth:`audit` (in the same :meth:`atomic` block).
+        """
+
+    # -- account managers ---------------------------------------------------------
+
+    @abc.abstractmethod
+    def assign_manager(
+        self, org_ref: str, role: str, person: str, now: dt.datetime | None = None
+    ) -> None:
+        """Make ``person`` the organization's manager in ``role`` (replacing any)."""
+
+    @abc.abstractmethod
+    def assign_least_loaded(
+        self,
+        org_ref: str,
+        role: str,
+        pool: Sequence[str],
+        capacity: int | None = None,
+        now: dt.datetime | None = None,
+    ) -> str | None:
+        """Atomically assign the least-loaded person of ``pool`` (ties: pool order)
+        with fewer than ``capacity`` organizations in ``role``; returns them.
+
+        If the organization already has a manager in ``role`` it is kept and returned.
+        ``None`` when everyone in the pool is at capacity. Safe with several instances.
+        """
+
+    @abc.abstractmethod
+    def unassign_manager(self, org_ref: str, role: str | None = None) -> int:
+        """Remove the organization's manager in ``role`` (all roles if ``None``)."""
+
+    @abc.abstractmethod
+    def managers_of(self, org_ref: str) -> dict[str, str]:
+        """The organization's managers, ``{role: person}``."""
+
+    @abc.abstractmethod
+    def manager_loads(self, role: str) -> dict[str, int]:
+        """How many organizations each person manages in ``role`` (people with at
+        least one)."""
+
+    # -- VIP codes -----------------------------------------------------------
+
+    @abc.abstractmethod
+    def put_vip_hash(
+        self, org_ref: str, salt: bytes, digest: bytes, now: dt.datetime | None = None
+    ) -> None:
+        """Store (replace) the organization's salted VIP-code hash."""
+
+    @abc.abstractmethod
+    def get_vip_hash(self, org_ref: str) -> VipHash | None:
+        """The organization's VIP-code hash, or ``None``."""
+
+    # -- held notifications (digests) ---------------------------------------------
+
+    @abc.abstractmethod
+    def hold_notification(
+        self, person: str, payload: Mapping[str, Any], release_at: dt.datetime
+    ) -> int:
+        """Hold a notification for ``person`` until ``release_at``; returns its id."""
+
+    @abc.abstractmethod
+    def release_notifications(
+        self, now: dt.datetime, limit: int = 1000
+    ) -> list[HeldNotification]:
+        """Atomically mark held notifications due at ``now`` released and return them
+        (by release time, then id). Each is returned once, even with several callers."""
+
+    # -- scheduler leadership -----------------------------------------------------
+
+    @abc.abstractmethod
+    def try_lead(self, name: str) -> bool:
+        """Become (or stay) the leader named ``name``; ``True`` if this store leads.
+
+        Call it on every scheduler tick: it also notices a lost leadership.
+        """
+
+    @abc.abstractmethod
+    def resign(self, name: str | None = None) -> None:
+        """Give up leadership of ``name`` (every name if ``None``)."""
+
+    # -- housekeeping ----------------------------------------------------------
+
+    @abc.abstractmethod
+    def purge(self, before: dt.datetime) -> dict[str, int]:
+        """Delete history older than ``before``: done jobs and their events (their
+        delivery ids no longer deduplicate), fired timers, released notifications.
+        Pending, claimed and parked work is never purged. Returns counts per table."""
+
+
+def iter_chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
+    """Split ``items`` into slices of at most ``size`` (for ``IN (...)`` lists)."""
+    for start in range(0, len(items), size):
+        yield items[start : start + size]

@@ -632,3 +632,153 @@ def test_settings_from_env_token_file_and_config(tmp_path) -> None:
 def test_applied_changes_is_falsy_when_empty() -> None:
     assert not AppliedChanges(ticket_id=1)
     assert AppliedChanges(ticket_id=1, tags_added=["plan:pro"]).write_calls == 1
+
+
+# --------------------------------------------------------------------------- against the stand-in
+
+STANDIN_TOKEN = "policydesk-standin-token"
+STANDIN_SEED: dict[str, Any] = {
+    "groups": [{"name": "Users"}],
+    "organizations": [{"name": "Acme SA"}],
+    "users": [
+        {"login": "policydesk", "email": "policydesk@provider.example", "roles": ["Admin", "Agent"],
+         "groups": {"Users": ["full"]}, "token": STANDIN_TOKEN},
+        {"login": "ana", "email": "ana@provider.example", "roles": ["Agent"], "groups": {"Users": ["full"]}},
+        {"email": "claire@acme.example", "roles": ["Customer"], "organization": "Acme SA",
+         "preferences": {"locale": "fr-fr"}},
+    ],
+    "attributes": [
+        {"object": "Organization", "name": mapping.ORG_SUPPORT_PLAN, "display": "Support plan", "data_type": "select",
+         "data_option": {"options": {"plus": "Plus", "pro": "Pro"}, "default": "", "null": True}},
+        {"object": "Organization", "name": mapping.ORG_ACCOUNT_MANAGER, "display": "Account manager",
+         "data_type": "input", "data_option": {"type": "text", "maxlength": 200, "null": True}},
+        {"object": "Ticket", "name": mapping.TICKET_PLAN, "display": "Plan", "data_type": "input",
+         "data_option": {"type": "text", "maxlength": 50, "null": True}},
+        {"object": "Ticket", "name": mapping.TICKET_FIRST_RESPONSE_DUE, "display": "First response due",
+         "data_type": "datetime", "data_option": {"future": True, "past": True, "diff": 0, "null": True}},
+        {"object": "Ticket", "name": mapping.TICKET_FINGERPRINT, "display": "policydesk fingerprint",
+         "data_type": "input", "data_option": {"type": "text", "maxlength": 64, "null": True}},
+    ],
+    "tickets": [{"title": "Serveur injoignable", "group": "Users", "customer": "claire@acme.example",
+                 "tags": ["billing", "hours:phone"],
+                 "article": {"type": "email", "sender": "Customer", "subject": "Serveur injoignable",
+                             "body": "Notre serveur ne répond plus.", "created_by": "claire@acme.example"}}],
+}
+
+
+@dataclass
+class StandInDesk:
+    zammad: Any
+    client: ZammadClient
+    adapter: ZammadAdapter
+    ticket_id: int
+
+    def writes(self) -> list[tuple[str, str]]:
+        return [(e.method, e.path) for e in self.zammad.state.requests.writes()]
+
+
+@pytest.fixture
+def standin() -> Iterator[StandInDesk]:
+    module = pytest.importorskip("integrations.zammad.standin")
+    with module.running_standin(STANDIN_SEED) as zammad:
+        client = ZammadClient(zammad.url, STANDIN_TOKEN, timeout=0.5, retry=FAST)
+        org = next(iter_all(client.organizations))
+        # Organizations are seeded before attributes exist: set policydesk's values through the API.
+        client.organizations.update(org["id"], {mapping.ORG_SUPPORT_PLAN: "pro",
+                                                mapping.ORG_ACCOUNT_MANAGER: "ana@provider.example"})
+        ticket_id = next(iter_all(client.tickets))["id"]
+        zammad.state.requests.clear()
+        yield StandInDesk(zammad, client, ZammadAdapter(client), ticket_id)
+
+
+def test_standin_pro_email_ticket_end_to_end(standin: StandInDesk) -> None:
+    client, adapter, tid = standin.client, standin.adapter, standin.ticket_id
+    ticket, organization, state = adapter.load_context(tid)
+    assert (ticket.channel, ticket.language, organization.plan) == ("email", "fr", "pro")
+    assert dict(organization.account_managers) == {"account_manager": "ana@provider.example"}
+
+    changes = adapter.apply_decision(tid, pro_decision(), state=state)
+    assert changes.note_posted
+    record = client.tickets.find(tid, expand=True)
+    assert set(client.tags.list(tid)) == {"billing", "plan:pro", "hours:email"}
+    assert record["priority"] == "3 high"
+    assert record[mapping.TICKET_PLAN] == "pro"
+    assert mapping.parse_instant(record[mapping.TICKET_FIRST_RESPONSE_DUE]) == DUE
+    ana = adapter.find_user("ana@provider.example")
+    assert [m["user_id"] for m in client.mentions.for_ticket(tid)] == [ana["id"]]
+    notes = adapter.policydesk_notes(tid)
+    assert len(notes) == 1 and notes[0]["body"] == pro_decision().note_text
+    assert (notes[0]["type"], notes[0]["sender"], notes[0]["internal"]) == ("note", "Agent", True)
+    assert adapter.is_own_change({"ticket": record})
+
+    standin.zammad.state.requests.clear()
+    again = adapter.apply_decision(tid, pro_decision(now=NOW + dt.timedelta(minutes=5)))
+    assert not again and standin.writes() == []
+
+    warning = EscalationStep("warning", 80.0, tags=("sla:warning",))
+    changed = pro_decision(
+        escalation=Verdict(EscalationState(step=warning, due={"warning": DUE}), "test", "80% passed"),
+        tags=pro_decision().tags + (Contribution("sla:warning", "test", "escalation"),),
+        notes=(Contribution("First response is due soon.", "test", "escalation"),),
+    )
+    standin.zammad.state.requests.clear()
+    changes = adapter.apply_decision(tid, changed)
+    assert sorted(standin.writes()) == sorted([
+        ("POST", "/api/v1/tags/add"), ("POST", "/api/v1/ticket_articles"), ("PUT", f"/api/v1/tickets/{tid}"),
+    ])
+    assert changes.tags_added == ["sla:warning"] and set(changes.fields) == {mapping.TICKET_FINGERPRINT}
+    assert [n["body"] for n in adapter.policydesk_notes(tid)] == [pro_decision().note_text, changed.note_text]
+
+
+@pytest.mark.parametrize("status, exc", [(401, ZammadAuthError), (403, ZammadAuthError), (404, ZammadNotFound),
+                                         (422, ZammadValidationError)])
+def test_standin_non_transient_errors(standin: StandInDesk, status: int, exc: type) -> None:
+    standin.zammad.state.faults.fail_next(5, status=status, path="/api/v1/tickets/")
+    with pytest.raises(exc) as info:
+        standin.client.tickets.find(standin.ticket_id)
+    assert info.value.status == status and info.value.message
+    assert len(standin.zammad.state.requests.matching("GET", "/api/v1/tickets/")) == 1
+
+
+def test_standin_real_auth_errors(standin: StandInDesk) -> None:
+    bad = ZammadClient(standin.zammad.url, "no-such-token", timeout=0.5, retry=FAST)
+    with pytest.raises(ZammadAuthError) as info:
+        bad.users.me()
+    assert info.value.status == 401
+    anonymous = ZammadClient(standin.zammad.url, "x", timeout=0.5, retry=FAST)
+    del anonymous.session.headers["Authorization"]
+    with pytest.raises(ZammadAuthError) as info:
+        anonymous.users.me()
+    assert info.value.status == 403 and info.value.message == "Authentication required"
+    with pytest.raises(ZammadNotFound):
+        standin.adapter.load_context(424242)
+
+
+@pytest.mark.parametrize("status", [500, 503])
+def test_standin_transient_errors_then_recovery(standin: StandInDesk, status: int) -> None:
+    standin.zammad.state.faults.fail_next(2, status=status)
+    changes = standin.adapter.apply_decision(standin.ticket_id, pro_decision())
+    assert changes.note_posted and len(standin.adapter.policydesk_notes(standin.ticket_id)) == 1
+
+
+def test_standin_422_on_write_is_not_retried(standin: StandInDesk) -> None:
+    standin.zammad.state.faults.fail_next(3, status=422, method="PUT", path="/api/v1/tickets/")
+    with pytest.raises(ZammadValidationError):
+        standin.client.tickets.update(standin.ticket_id, {mapping.TICKET_PLAN: "pro"})
+    assert len(standin.zammad.state.requests.matching("PUT")) == 1
+
+
+def test_standin_timeout_is_retried(standin: StandInDesk) -> None:
+    standin.zammad.state.faults.slow_next(1, delay=1.0, method="GET", path="/api/v1/tickets/")
+    assert standin.client.tickets.find(standin.ticket_id)["id"] == standin.ticket_id
+    assert len(standin.zammad.state.requests.matching("GET", "/api/v1/tickets/")) == 2
+
+
+def test_standin_pagination(standin: StandInDesk) -> None:
+    for i in range(5):
+        standin.client.users.create({"email": f"customer{i}@example.com", "roles": ["Customer"]})
+    standin.zammad.state.requests.clear()
+    users = list(iter_all(standin.client.users, per_page=2))
+    expected = len(standin.zammad.state.all("users"))
+    assert len(users) == expected and len({u["id"] for u in users}) == expected
+    assert len(standin.zammad.state.requests.matching("GET", "/api/v1/users")) == expected // 2 + 1

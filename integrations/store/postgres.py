@@ -20,6 +20,7 @@ import datetime as dt
 import hashlib
 import re
 import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -72,14 +73,21 @@ class ConnectionPool:
 
     :param connect: makes a new, configured connection.
     :param timeout: seconds to wait for a free connection before ``StoreError``.
+    :param check_after: a connection idle for longer is checked with ``SELECT 1``
+        before it is handed out (so a server restart costs no failed call).
     """
 
     def __init__(
-        self, connect: Callable[[], psycopg.Connection[Any]], max_size: int = 10, timeout: float = 30.0
+        self,
+        connect: Callable[[], psycopg.Connection[Any]],
+        max_size: int = 10,
+        timeout: float = 30.0,
+        check_after: float = 30.0,
     ) -> None:
         self._connect = connect
         self._slots = threading.BoundedSemaphore(max_size)
-        self._idle: list[psycopg.Connection[Any]] = []
+        self._idle: list[tuple[psycopg.Connection[Any], float]] = []
+        self._check_after = check_after
         self._lock = threading.Lock()
         self._timeout = timeout
         self._closed = False
@@ -91,22 +99,34 @@ class ConnectionPool:
             raise StoreError(f"no free database connection within {self._timeout} s")
         conn: psycopg.Connection[Any] | None = None
         try:
-            with self._lock:
-                if self._closed:
-                    raise StoreError("the store is closed")
-                while self._idle and conn is None:
-                    candidate = self._idle.pop()
-                    if candidate.closed or candidate.broken:
-                        candidate.close()
-                    else:
-                        conn = candidate
-            if conn is None:
-                conn = self._connect()
+            # Most recently used first; a stale one is checked, a dead one dropped.
+            while conn is None:
+                with self._lock:
+                    if self._closed:
+                        raise StoreError("the store is closed")
+                    item = self._idle.pop() if self._idle else None
+                if item is None:
+                    conn = self._connect()
+                elif self._usable(*item):
+                    conn = item[0]
+                else:
+                    item[0].close()
             yield conn
         finally:
             if conn is not None:
                 self._give_back(conn)
             self._slots.release()
+
+    def _usable(self, conn: psycopg.Connection[Any], since: float) -> bool:
+        if conn.closed or conn.broken:
+            return False
+        if time.monotonic() - since < self._check_after:
+            return True
+        try:
+            conn.execute("SELECT 1")
+            return True
+        except psycopg.Error:
+            return False
 
     def _give_back(self, conn: psycopg.Connection[Any]) -> None:
         healthy = (
@@ -116,7 +136,7 @@ class ConnectionPool:
         )
         with self._lock:
             if healthy and not self._closed:
-                self._idle.append(conn)
+                self._idle.append((conn, time.monotonic()))
                 return
         conn.close()
 
@@ -125,7 +145,7 @@ class ConnectionPool:
         with self._lock:
             self._closed = True
             idle, self._idle = self._idle, []
-        for conn in idle:
+        for conn, _ in idle:
             conn.close()
 
 

@@ -22,6 +22,7 @@ import datetime as dt
 import os
 import sqlite3
 import threading
+import weakref
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -31,6 +32,10 @@ from integrations.store.base import StoreError
 from integrations.store.sqlstore import UTC, SQLStore, Tx, utc
 
 __all__ = ["SQLiteStore"]
+
+
+class _Connection(sqlite3.Connection):
+    """A connection that can be weakly referenced (the C type cannot)."""
 
 
 class _SQLiteTx(Tx):
@@ -59,19 +64,21 @@ class SQLiteStore(SQLStore):
         self.path = Path(text)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.busy_timeout = busy_timeout
-        self._connections: list[sqlite3.Connection] = []
+        # Weak: a thread's connection goes (and closes) with the thread.
+        self._connections: weakref.WeakSet[_Connection] = weakref.WeakSet()
         self._guard = threading.Lock()
         self._closed = False
         self._migrate()
 
     # -- connections -------------------------------------------------------------
 
-    def _connect(self) -> sqlite3.Connection:
+    def _connect(self) -> _Connection:
         conn = sqlite3.connect(
             self.path,
             timeout=self.busy_timeout,
             isolation_level=None,  # we issue BEGIN/COMMIT ourselves
             check_same_thread=False,  # so close() may close it from another thread
+            factory=_Connection,
         )
         mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
         if str(mode).lower() != "wal":
@@ -89,7 +96,7 @@ class SQLiteStore(SQLStore):
                 if self._closed:
                     raise StoreError("the store is closed")
                 conn = self._connect()
-                self._connections.append(conn)
+                self._connections.add(conn)
             self._local.conn = conn
         return conn
 
@@ -99,16 +106,17 @@ class SQLiteStore(SQLStore):
         conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
         try:
             yield _SQLiteTx(conn)
+            conn.execute("COMMIT")
         except BaseException:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
             raise
-        conn.execute("COMMIT")
 
     def close(self) -> None:
         with self._guard:
             self._closed = True
-            connections, self._connections = self._connections, []
+            connections = list(self._connections)
+            self._connections = weakref.WeakSet()
         for conn in connections:
             try:
                 conn.close()

@@ -109,6 +109,25 @@ class SQLStore(Store):
         """A stored JSON value as Python."""
         return json.loads(value) if isinstance(value, (str, bytes)) else value
 
+    def _claim_sql(self, table: str, ready: str, order: str, assign: str, returning: str) -> str:
+        """One statement that picks up to ``LIMIT ?`` ready rows, oldest first, and
+        updates them, returning ``returning``.
+
+        Parameters, in order: those of ``ready``, the limit, those of ``assign``, those
+        of ``ready`` again (re-checked on the picked rows).
+
+        The pick is a materialised CTE joined with ``UPDATE ... FROM``: PostgreSQL
+        must run the locking sub-select exactly once (as ``WHERE id IN (...)`` it may
+        re-run it per row, and skip the rows this very statement just updated,
+        exceeding the limit).
+        """
+        return (
+            f"WITH picked AS MATERIALIZED (SELECT id AS pick_id FROM {table} WHERE {ready}"
+            f" ORDER BY {order} LIMIT ?{self.SKIP_LOCKED})"
+            f" UPDATE {table} SET {assign} FROM picked"
+            f" WHERE {table}.id = picked.pick_id AND ({ready}) RETURNING {returning}"
+        )
+
     # -- transactions ---------------------------------------------------------
 
     @contextmanager
@@ -237,12 +256,15 @@ class SQLStore(Store):
         ready = "(state = 'pending' AND not_before <= ?) OR (state = 'claimed' AND lease_until <= ?)"
         with self._tx() as tx:
             rows = tx.execute(
-                "UPDATE jobs SET state = 'claimed', claimed_by = ?, lease_until = ?,"
-                " claims = claims + 1, updated_at = ?"
-                f" WHERE id IN (SELECT id FROM jobs WHERE {ready}"
-                f" ORDER BY not_before, id LIMIT ?{self.SKIP_LOCKED})"
-                f" AND ({ready}) RETURNING id",
-                (worker, lease, at, at, at, limit, at, at),
+                self._claim_sql(
+                    "jobs",
+                    ready,
+                    "not_before, id",
+                    "state = 'claimed', claimed_by = ?, lease_until = ?, claims = claims + 1,"
+                    " updated_at = ?",
+                    "id",
+                ),
+                (at, at, limit, worker, lease, at, at, at),
             )
             return self._jobs_by_id(tx, [int(row[0]) for row in rows])
 
@@ -419,11 +441,11 @@ class SQLStore(Store):
         at = self._ts(utc(now))
         with self._tx() as tx:
             rows = tx.execute(
-                "UPDATE timers SET fired_at = ?"
-                " WHERE id IN (SELECT id FROM timers WHERE fired_at IS NULL AND due_at <= ?"
-                f" ORDER BY due_at, id LIMIT ?{self.SKIP_LOCKED})"
-                f" AND fired_at IS NULL RETURNING {_TIMER_COLUMNS}",
-                (at, at, limit),
+                self._claim_sql(
+                    "timers", "fired_at IS NULL AND due_at <= ?", "due_at, id",
+                    "fired_at = ?", _TIMER_COLUMNS,
+                ),
+                (at, limit, at, at),
             )
         timers = [self._timer(row) for row in rows]
         timers.sort(key=lambda t: (t.due_at, t.ticket_id, t.deadline_key, t.step))
@@ -663,12 +685,11 @@ class SQLStore(Store):
         at = self._ts(utc(now))
         with self._tx() as tx:
             rows = tx.execute(
-                "UPDATE held_notifications SET released_at = ?"
-                " WHERE id IN (SELECT id FROM held_notifications"
-                " WHERE released_at IS NULL AND release_at <= ?"
-                f" ORDER BY release_at, id LIMIT ?{self.SKIP_LOCKED})"
-                f" AND released_at IS NULL RETURNING {_HELD_COLUMNS}",
-                (at, at, limit),
+                self._claim_sql(
+                    "held_notifications", "released_at IS NULL AND release_at <= ?",
+                    "release_at, id", "released_at = ?", _HELD_COLUMNS,
+                ),
+                (at, limit, at, at),
             )
         held = [self._held(row) for row in rows]
         held.sort(key=lambda n: (n.release_at, n.id))

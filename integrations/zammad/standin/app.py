@@ -135,6 +135,10 @@ class ZammadApp:
                               user_id=None, user=None)
         self.state.requests.add(entry)
         rule = self.state.faults.take(request.method, request.path)
+        if rule is not None and rule.kind in ("hang", "slow") and rule.apply_first:
+            handled = self.handle(request)  # takes effect now; the answer comes late (or never)
+            if request.user is not None:
+                entry.user_id, entry.user = request.user["id"], request.user["login"]
         if rule is not None and rule.kind == "hang":
             entry.fault = "hang"
             self.state.faults.wait_released(rule.delay)
@@ -151,6 +155,8 @@ class ZammadApp:
         if rule is not None and rule.kind == "fail":
             entry.fault = "fail"
             response = self._fault_response(rule)
+        elif rule is not None and rule.apply_first:
+            response = handled
         else:
             response = self.handle(request)
             if request.user is not None:

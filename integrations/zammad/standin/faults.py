@@ -36,6 +36,8 @@ class FaultRule:
     delay: float = 0.0
     method: str | None = None
     path: str | None = None
+    #: slow/hang: handle the request first (it takes effect), then delay the answer.
+    apply_first: bool = False
 
     def matches(self, method: str, path: str, now: float) -> bool:
         if self.until is not None and now >= self.until:
@@ -82,20 +84,26 @@ class Faults:
         return self._add(FaultRule("fail", until=time.monotonic() + seconds, status=status, body=body,
                                    headers=dict(headers or {}), method=method, path=path))
 
-    def slow_next(self, n: int = 1, *, delay: float, method: str | None = None, path: str | None = None) -> FaultRule:
-        """Delay the answer to the next ``n`` matching requests by ``delay`` seconds (then answer normally)."""
-        return self._add(FaultRule("slow", remaining=n, delay=delay, method=method, path=path))
+    def slow_next(self, n: int = 1, *, delay: float, method: str | None = None, path: str | None = None,
+                  apply_first: bool = False) -> FaultRule:
+        """Delay the next ``n`` matching requests by ``delay`` seconds, then answer normally.
+
+        ``apply_first=True`` handles the request before the delay: a client that times
+        out has nevertheless changed the state (a POST that "failed" but took effect)."""
+        return self._add(FaultRule("slow", remaining=n, delay=delay, method=method, path=path,
+                                   apply_first=apply_first))
 
     def slow_for(self, seconds: float, *, delay: float, method: str | None = None,
                  path: str | None = None) -> FaultRule:
         return self._add(FaultRule("slow", until=time.monotonic() + seconds, delay=delay, method=method, path=path))
 
     def hang_next(self, n: int = 1, *, seconds: float | None = None, method: str | None = None,
-                  path: str | None = None) -> FaultRule:
+                  path: str | None = None, apply_first: bool = False) -> FaultRule:
         """Do not answer the next ``n`` matching requests: hold them for ``seconds`` (default: until
-        `release` or the server stops), then drop the connection without a response."""
+        `release` or the server stops), then answer 504 (WSGI cannot drop a connection; the client has given up by then).
+        ``apply_first=True`` handles the request before holding it."""
         return self._add(FaultRule("hang", remaining=n, delay=seconds if seconds is not None else 3600.0,
-                                   method=method, path=path))
+                                   method=method, path=path, apply_first=apply_first))
 
     def clear(self) -> None:
         with self._lock:

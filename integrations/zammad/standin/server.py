@@ -224,7 +224,8 @@ class StandIn:
             seed, webhook_backoff=webhook_backoff, webhook_timeout=webhook_timeout)
         self.app = ZammadApp(self.state)
         self._server = create_server(self.app, host=host, port=port, threads=threads,
-                                     ident="nginx", clear_untrusted_proxy_headers=True)
+                                     ident="nginx", clear_untrusted_proxy_headers=True,
+                                     asyncore_loop_timeout=0.05)
         self.host = host
         self.port = int(self._server.effective_port)
         self.url = f"http://{host}:{self.port}"
@@ -265,6 +266,12 @@ class StandIn:
         self.state.faults.release()
         self.dispatcher.stop()
         self._server.close()
+        # Kept-alive client connections keep waitress' loop running: close them too.
+        for channel in list(getattr(self._server, "_map", {}).values()):
+            try:
+                channel.close()
+            except Exception:  # noqa: BLE001
+                pass
         if self._thread is not None:
             self._thread.join(timeout=5)
 

@@ -1,0 +1,121 @@
+"""Fixtures for the Zammad stand-in tests: a running stand-in and a webhook receiver."""
+
+from __future__ import annotations
+
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any, Iterator
+
+import pytest
+import requests
+
+from integrations.zammad.standin import running_standin
+
+
+def recordings_dir() -> Path:
+    """``../shared/zammad-recordings`` relative to the repository root (searched upward)."""
+    here = Path(__file__).resolve()
+    for parent in here.parents:
+        candidate = parent / "shared" / "zammad-recordings"
+        if candidate.is_dir():
+            return candidate
+    raise FileNotFoundError("shared/zammad-recordings not found above " + str(here))
+
+
+class Api:
+    """A tiny JSON client for a running stand-in."""
+
+    def __init__(self, base: str, token: str | None) -> None:
+        self.base = base
+        self.token = token
+        self.session = requests.Session()
+
+    def headers(self, token: str | None = None, **extra: str) -> dict[str, str]:
+        tok = token if token is not None else self.token
+        out = {"Authorization": f"Token token={tok}"} if tok else {}
+        out.update(extra)
+        return out
+
+    def call(self, method: str, path: str, *, token: str | None = None, headers: dict[str, str] | None = None,
+             **kwargs: Any) -> requests.Response:
+        return self.session.request(method, self.base + "/api/v1/" + path.lstrip("/"),
+                                    headers={**self.headers(token), **(headers or {})}, timeout=5, **kwargs)
+
+    def get(self, path: str, **kw: Any) -> requests.Response:
+        return self.call("GET", path, **kw)
+
+    def post(self, path: str, **kw: Any) -> requests.Response:
+        return self.call("POST", path, **kw)
+
+    def put(self, path: str, **kw: Any) -> requests.Response:
+        return self.call("PUT", path, **kw)
+
+    def delete(self, path: str, **kw: Any) -> requests.Response:
+        return self.call("DELETE", path, **kw)
+
+
+@pytest.fixture
+def standin() -> Iterator[Any]:
+    with running_standin(webhook_backoff=0.02) as zammad:
+        yield zammad
+
+
+@pytest.fixture
+def api(standin: Any) -> Api:
+    return Api(standin.url, standin.admin_token)
+
+
+class Receiver:
+    """A loopback HTTP server recording webhook requests; answers with ``statuses`` in turn
+    (then 200)."""
+
+    def __init__(self) -> None:
+        self.requests: list[dict[str, Any]] = []
+        self.statuses: list[int] = []
+        self.lock = threading.Lock()
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                with receiver.lock:
+                    receiver.requests.append({"path": self.path, "headers": dict(self.headers), "body": body})
+                    status = receiver.statuses.pop(0) if receiver.statuses else 200
+                self.send_response(status)
+                self.send_header("Content-Length", "2")
+                self.end_headers()
+                self.wfile.write(b"{}")
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def payloads(self) -> list[Any]:
+        return [json.loads(r["body"]) for r in self.requests]
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    rec = Receiver()
+    yield rec
+    rec.close()
+
+
+@pytest.fixture
+def api_class() -> type[Api]:
+    return Api
+
+
+@pytest.fixture(scope="session")
+def recordings() -> Path:
+    return recordings_dir()

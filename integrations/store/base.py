@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import abc
 import datetime as dt
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -430,8 +430,3 @@ class Store(abc.ABC):
         delivery ids no longer deduplicate), fired timers, released notifications.
         Pending, claimed and parked work is never purged. Returns counts per table."""
 
-
-def iter_chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
-    """Split ``items`` into slices of at most ``size`` (for ``IN (...)`` lists)."""
-    for start in range(0, len(items), size):
-        yield items[start : start + size]

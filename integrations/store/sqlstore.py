@@ -34,7 +34,6 @@ from integrations.store.base import (
     Subscription,
     Timer,
     VipHash,
-    iter_chunks,
 )
 
 UTC = dt.timezone.utc
@@ -47,6 +46,12 @@ def utc(value: dt.datetime) -> dt.datetime:
     if value.tzinfo is None or value.utcoffset() is None:
         raise ValueError(f"naive datetime {value.isoformat()}: pass a timezone-aware one")
     return value.astimezone(UTC)
+
+
+def iter_chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
+    """Split ``items`` into slices of at most ``size`` (for ``IN (...)`` lists)."""
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
 
 
 def utcnow() -> dt.datetime:

@@ -123,7 +123,7 @@ class BusinessCalendar:
         self._last: _Chunk | None = None  # the chunk used last: most calls hit it again
 
     def __repr__(self) -> str:
-        return f"BusinessCalendar({self.name!r}, {self.timezone.key if hasattr(self.timezone, 'key') else self.timezone})"
+        return f"BusinessCalendar(name={self.name!r}, timezone={str(self.timezone)!r})"
 
     # ------------------------------------------------------------------ public API
 
@@ -223,7 +223,7 @@ class BusinessCalendar:
 
     # ------------------------------------------------------------------ the index
 
-    def windows_on(self, day: dt.date) -> tuple[tuple[int, int], ...]:
+    def _windows_on(self, day: dt.date) -> tuple[tuple[int, int], ...]:
         """The merged ``(open, close)`` minute windows of a local date."""
         if day in self._special:
             return self._special[day]
@@ -293,7 +293,7 @@ class BusinessCalendar:
         raw: list[tuple[int, int]] = []
         day = dt.date(year - 1, 12, 31)  # offsets are under a day: neighbouring dates reach in
         while day <= dt.date(year + 1, 1, 1):
-            windows = self.windows_on(day)
+            windows = self._windows_on(day)
             if windows:
                 w0 = (day.toordinal() - _EPOCH_ORDINAL) * _DAY  # the date's midnight, read as UTC
                 first = max(0, bisect_right(bounds, w0 - _DAY) - 1)

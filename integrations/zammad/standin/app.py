@@ -155,6 +155,11 @@ class ZammadApp:
         if rule is not None and rule.kind == "fail":
             entry.fault = "fail"
             response = self._fault_response(rule)
+            try:  # who sent it, for the log (the fault answers whatever the credentials)
+                self.authenticate(request)
+                entry.user_id, entry.user = request.user["id"], request.user["login"]
+            except ApiError:
+                pass
         elif rule is not None and rule.apply_first:
             response = handled
         else:

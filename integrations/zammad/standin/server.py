@@ -231,6 +231,7 @@ class StandIn:
         self.url = f"http://{host}:{self.port}"
         self.api_url = self.url + "/api/v1"
         self._thread: threading.Thread | None = None
+        self._stopping = threading.Event()
 
     @property
     def deliveries(self) -> list[Delivery]:
@@ -255,25 +256,35 @@ class StandIn:
         return self.dispatcher.wait(timeout, count=count)
 
     def start(self) -> "StandIn":
-        self._thread = threading.Thread(target=self._server.run, name=f"standin-{self.port}", daemon=True)
+        self._thread = threading.Thread(target=self.serve_forever, name=f"standin-{self.port}", daemon=True)
         self._thread.start()
         return self
 
     def serve_forever(self) -> None:
-        self._server.run()
+        """waitress' loop, stoppable: `stop` sets a flag; the loop closes every channel
+        (kept-alive client connections included) in its own thread, then returns."""
+        server = self._server
+        try:
+            while not self._stopping.is_set():
+                server.asyncore.loop(timeout=0.05, map=server._map, use_poll=server.adj.asyncore_use_poll,
+                                     count=1)
+        finally:
+            for channel in list(server._map.values()):
+                try:
+                    channel.close()
+                except Exception:  # noqa: BLE001
+                    pass
+            try:
+                server.task_dispatcher.shutdown(timeout=1)
+            except Exception:  # noqa: BLE001
+                pass
 
     def stop(self) -> None:
         self.state.faults.release()
-        self.dispatcher.stop()
-        self._server.close()
-        # Kept-alive client connections keep waitress' loop running: close them too.
-        for channel in list(getattr(self._server, "_map", {}).values()):
-            try:
-                channel.close()
-            except Exception:  # noqa: BLE001
-                pass
+        self._stopping.set()
         if self._thread is not None:
             self._thread.join(timeout=5)
+        self.dispatcher.stop()
 
     def __enter__(self) -> "StandIn":
         return self.start() if self._thread is None else self

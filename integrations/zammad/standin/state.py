@@ -1013,7 +1013,8 @@ def _data_option(params: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _validate_generic(state: State, table: str, clean: dict[str, Any], record: Mapping[str, Any] | None) -> None:
-    merged = dict(record or {})
+    merged = dict(state.columns(table))
+    merged.update(record or {})
     merged.update(clean)
     if not str(merged.get("name") or "").strip():
         raise validation_failed("Name can't be blank")

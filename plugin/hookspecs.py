@@ -70,8 +70,8 @@ def policydesk_emergency(
     :param request: The ticket, its organization, the instant and the policies.
     :param decision: The decision so far (``plan`` and ``scope`` are set).
     :returns: A verdict whose value says whether emergency handling was requested, whether
-        it is granted, and every reason; ``None`` for no opinion. Stops at first non-None
-        result.
+        it is granted, and every reason; ``None`` for no opinion. Stops at
+        first non-None result.
     """
 
 
@@ -95,8 +95,8 @@ def policydesk_first_response_due(
     :param request: The ticket, its organization, the instant and the policies.
     :param decision: The decision so far (``plan`` and ``calendar`` are set).
     :returns: A verdict whose value is the due instant, or whose value is ``None`` when the
-        plan guarantees no response time; ``None`` for no opinion. Stops at first non-None
-        result.
+        plan guarantees no response time; ``None`` for no opinion. Stops at
+        first non-None result.
     """
 
 
@@ -134,8 +134,8 @@ def policydesk_priority(request: Request, decision: Decision) -> Verdict[str] | 
 
     :param request: The ticket, its organization, the instant and the policies.
     :param decision: The decision so far (everything but tags and notes is set).
-    :returns: A verdict naming the priority, or ``None`` for no opinion. Stops at first
-        non-None result.
+    :returns: A verdict naming the priority, or ``None`` for no opinion. Stops at
+        first non-None result.
     """
 
 

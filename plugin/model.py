@@ -53,6 +53,9 @@ class Ticket:
     first_response_at: dt.datetime | None = None
     tags: frozenset[str] = frozenset()
     priority: str | None = None
+    #: Periods the SLA clock was paused (Zammad's pending states), oldest first; an end of
+    #: ``None`` means paused now.
+    paused: tuple[tuple[dt.datetime, dt.datetime | None], ...] = ()
 
 
 # --------------------------------------------------------------------------- policies

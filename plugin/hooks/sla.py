@@ -2,15 +2,17 @@
 
 The deadline is the plan's target counted in open time of the chosen calendar from the
 ticket's creation; each escalation step is due at its share of that target, counted the
-same way. A first response stops the clock.
+same way. A first response stops the clock; a pending state pauses it (the paused open
+time is added to the deadline).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 
+from plugin.calendar import BusinessCalendar
 from plugin.hookspecs import hookimpl
-from plugin.model import Contribution, Decision, EscalationState, Request, Verdict
+from plugin.model import Contribution, Decision, EscalationState, Request, Ticket, Verdict
 from plugin.timefmt import human_instant, human_minutes
 
 SOURCE = "policydesk.sla"
@@ -25,13 +27,38 @@ def policydesk_first_response_due(request: Request, decision: Decision) -> Verdi
     name = decision.calendar.value
     calendar = request.policies.calendars[name]
     created = request.ticket.created_at
-    due = calendar.add(created, plan.first_response_minutes)
+    due = deadline(calendar, request.ticket, plan.first_response_minutes)
+    if due is None:
+        since = request.ticket.paused[-1][0]
+        return Verdict(None, SOURCE, f"the clock is paused since {human_instant(since.astimezone(calendar.timezone))} "
+                       "(pending state); no deadline while paused")
+    paused = "" if not request.ticket.paused else ", plus the open time spent in pending states"
     return Verdict(
         due,
         SOURCE,
         f"the {plan.title} plan guarantees {human_minutes(plan.first_response_minutes)} of "
-        f"{name!r} opening hours, counted from {human_instant(created.astimezone(calendar.timezone))}",
+        f"{name!r} opening hours, counted from {human_instant(created.astimezone(calendar.timezone))}{paused}",
     )
+
+
+def deadline(calendar: BusinessCalendar, ticket: Ticket, minutes: float) -> dt.datetime | None:
+    """When ``minutes`` of open time have run on the ticket's clock, skipping paused periods.
+
+    ``None`` while the clock is paused before the target is reached.
+    """
+    remaining, cursor = float(minutes), ticket.created_at
+    for start, end in ticket.paused:
+        if end is not None and end <= cursor:
+            continue
+        start = max(start, cursor)
+        due = calendar.add(cursor, remaining)
+        if due <= start:
+            return due
+        remaining -= calendar.open_minutes_between(cursor, start)
+        if end is None:
+            return None
+        cursor = end
+    return calendar.add(cursor, remaining)
 
 
 @hookimpl(trylast=True)
@@ -42,19 +69,19 @@ def policydesk_escalation(request: Request, decision: Decision) -> Verdict[Escal
     plan = request.plan_of(decision)
     assert decision.calendar is not None and plan.first_response_minutes is not None
     calendar = request.policies.calendars[decision.calendar.value]
-    created = request.ticket.created_at
-    step_due = {
-        step.name: calendar.add(created, plan.first_response_minutes * step.at_percent / 100)
-        for step in plan.escalation
-    }
+    step_due = {}
+    for step in plan.escalation:
+        when = deadline(calendar, request.ticket, plan.first_response_minutes * step.at_percent / 100)
+        if when is not None:  # a step beyond a pause that has not ended is not due yet
+            step_due[step.name] = when
     answered = request.ticket.first_response_at
     if answered is not None:
         met = "met" if answered <= due.value else "missed"
         state = EscalationState(None, step_due)
         return Verdict(state, SOURCE, f"first response given {human_instant(answered.astimezone(calendar.timezone))} "
                        f"({met} the deadline); the clock is stopped")
-    reached = [step for step in plan.escalation if step_due[step.name] <= request.now]
-    upcoming = [step for step in plan.escalation if step_due[step.name] > request.now]
+    reached = [step for step in plan.escalation if step.name in step_due and step_due[step.name] <= request.now]
+    upcoming = [step for step in plan.escalation if step.name in step_due and step_due[step.name] > request.now]
     state = EscalationState(
         step=reached[-1] if reached else None,
         due=step_due,

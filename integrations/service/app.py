@@ -1,0 +1,191 @@
+"""The webhook service as a plain WSGI application.
+
+``POST /webhooks/zammad``  Zammad trigger deliveries: verified, deduplicated on
+                           ``X-Zammad-Delivery``, stored durably, acknowledged; processed
+                           later by the worker.
+``POST /webhooks/billing`` The billing system's plan changes: verified, validated and
+                           decided at once (an upgrade is accepted, a downgrade within the
+                           commitment refused with 409); the Zammad side is queued.
+``GET /healthz``           200 when the store answers, 503 when it does not.
+``GET /metrics``           Prometheus text format.
+
+Every rejection is a 4xx with a JSON ``{"error": reason}``; a request never sees a
+traceback. Secrets and bodies are never logged.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import time
+from dataclasses import dataclass
+from typing import Any, Callable, Iterable, Mapping, Protocol
+
+from integrations.service.metrics import Metrics
+from integrations.signing import SignatureError, verify_billing, verify_zammad
+from integrations.store import Store
+
+log = logging.getLogger("policydesk.service")
+
+StartResponse = Callable[[str, list[tuple[str, str]]], Any]
+
+REASONS = {200: "OK", 202: "Accepted", 400: "Bad Request", 401: "Unauthorized", 404: "Not Found",
+           405: "Method Not Allowed", 409: "Conflict", 411: "Length Required", 413: "Payload Too Large",
+           415: "Unsupported Media Type", 422: "Unprocessable Entity", 500: "Internal Server Error",
+           503: "Service Unavailable"}
+
+
+class Rejected(Exception):
+    """A request we refuse: its status and a reason safe to show the caller."""
+
+    def __init__(self, status: int, reason: str) -> None:
+        super().__init__(reason)
+        self.status = status
+        self.reason = reason
+
+
+class BillingHandler(Protocol):
+    def __call__(self, event: Mapping[str, Any], body: bytes, now: dt.datetime) -> tuple[int, dict[str, Any]]:
+        """Decide a verified billing event; return the HTTP status and JSON body."""
+
+
+@dataclass(frozen=True)
+class ServiceSecrets:
+    zammad_webhook_token: str
+    billing_secret: str
+
+
+class WebhookService:
+    """The WSGI callable. Thread-safe: waitress calls it from several threads."""
+
+    def __init__(
+        self,
+        store: Store,
+        secrets: ServiceSecrets,
+        metrics: Metrics,
+        billing: BillingHandler | None = None,
+        max_body_bytes: int = 1 << 20,
+        clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.timezone.utc),
+    ) -> None:
+        self.store = store
+        self.secrets = secrets
+        self.metrics = metrics
+        self.billing = billing
+        self.max_body_bytes = max_body_bytes
+        self.clock = clock
+        self.routes: dict[tuple[str, str], Callable[[Mapping[str, Any]], tuple[int, Any]]] = {
+            ("POST", "/webhooks/zammad"): self.zammad_webhook,
+            ("POST", "/webhooks/billing"): self.billing_webhook,
+            ("GET", "/healthz"): self.healthz,
+            ("GET", "/metrics"): self.metrics_page,
+        }
+
+    def __call__(self, environ: Mapping[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        method = environ.get("REQUEST_METHOD", "GET")
+        path = environ.get("PATH_INFO", "/")
+        route = self.routes.get((method, path))
+        try:
+            if route is None:
+                if any(p == path for _, p in self.routes):
+                    raise Rejected(405, f"{method} is not allowed on {path}")
+                raise Rejected(404, f"no such endpoint: {path}")
+            status, payload = route(environ)
+        except Rejected as rejected:
+            endpoint = path.rsplit("/", 1)[-1] if path.startswith("/webhooks/") else "other"
+            self.metrics.rejected.labels(endpoint=endpoint, status=str(rejected.status)).inc()
+            log.warning("rejected %s %s: %d %s", method, path, rejected.status, rejected.reason)
+            status, payload = rejected.status, {"error": rejected.reason}
+        except Exception:  # a bug: log it with its traceback, tell the caller nothing more
+            log.exception("internal error on %s %s", method, path)
+            status, payload = 500, {"error": "internal error"}
+        if isinstance(payload, bytes):
+            body, content_type = payload, "text/plain; version=0.0.4; charset=utf-8"
+        else:
+            body, content_type = json.dumps(payload).encode(), "application/json"
+        start_response(f"{status} {REASONS.get(status, '')}".strip(),
+                       [("Content-Type", content_type), ("Content-Length", str(len(body)))])
+        return [body]
+
+    # ------------------------------------------------------------------ endpoints
+
+    def zammad_webhook(self, environ: Mapping[str, Any]) -> tuple[int, Any]:
+        started = time.perf_counter()
+        body = self._read_json_body(environ)
+        try:
+            verify_zammad(body, environ.get("HTTP_X_HUB_SIGNATURE"), self.secrets.zammad_webhook_token)
+        except SignatureError as error:
+            raise Rejected(401, str(error)) from None
+        delivery = environ.get("HTTP_X_ZAMMAD_DELIVERY", "").strip()
+        if not delivery or len(delivery) > 200:
+            raise Rejected(400, "missing or overlong X-Zammad-Delivery header")
+        event = _parse_json_object(body)
+        ticket = event.get("ticket")
+        if not isinstance(ticket, dict) or not isinstance(ticket.get("id"), int) or isinstance(ticket.get("id"), bool):
+            raise Rejected(422, 'payload must have a "ticket" object with an integer "id"')
+        headers = {"X-Zammad-Trigger": environ.get("HTTP_X_ZAMMAD_TRIGGER", "")[:200]}
+        result = self.store.receive("zammad", delivery, body, headers, self.clock())
+        self.metrics.received.labels(source="zammad", outcome="new" if result.new else "duplicate").inc()
+        self.metrics.ack_latency.labels(source="zammad").observe(time.perf_counter() - started)
+        return 202, {"status": "accepted" if result.new else "duplicate", "event": result.event_id}
+
+    def billing_webhook(self, environ: Mapping[str, Any]) -> tuple[int, Any]:
+        started = time.perf_counter()
+        body = self._read_json_body(environ)
+        try:
+            verify_billing(body, environ.get("HTTP_POLICYDESK_SIGNATURE"), self.secrets.billing_secret,
+                           now=self.clock().timestamp())
+        except SignatureError as error:
+            raise Rejected(401, str(error)) from None
+        event = _parse_json_object(body)
+        if self.billing is None:
+            raise Rejected(404, "billing is not enabled on this service")
+        status, payload = self.billing(event, body, self.clock())
+        if status >= 400 and status != 409:
+            raise Rejected(status, str(payload.get("error", "rejected")))
+        self.metrics.received.labels(source="billing", outcome=str(payload.get("status", status))).inc()
+        self.metrics.ack_latency.labels(source="billing").observe(time.perf_counter() - started)
+        return status, payload
+
+    def healthz(self, environ: Mapping[str, Any]) -> tuple[int, Any]:
+        try:
+            self.store.ping()
+        except Exception as error:  # the store is down: say so, keep serving
+            log.error("health check: store unavailable: %s", type(error).__name__)
+            return 503, {"status": "unavailable", "store": "down"}
+        return 200, {"status": "ok"}
+
+    def metrics_page(self, environ: Mapping[str, Any]) -> tuple[int, Any]:
+        self.metrics.refresh(self.store)
+        return 200, self.metrics.render()
+
+    # ------------------------------------------------------------------ input
+
+    def _read_json_body(self, environ: Mapping[str, Any]) -> bytes:
+        content_type = environ.get("CONTENT_TYPE", "").split(";", 1)[0].strip().lower()
+        if content_type != "application/json":
+            raise Rejected(415, "Content-Type must be application/json")
+        raw_length = environ.get("CONTENT_LENGTH") or ""
+        if not raw_length.isdigit():
+            raise Rejected(411, "a Content-Length header is required")
+        length = int(raw_length)
+        if length > self.max_body_bytes:
+            raise Rejected(413, f"body larger than {self.max_body_bytes} bytes")
+        body = environ["wsgi.input"].read(length)
+        if len(body) != length:
+            raise Rejected(400, "body shorter than Content-Length")
+        return body
+
+
+def _parse_json_object(body: bytes) -> dict[str, Any]:
+    try:
+        event = json.loads(body.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise Rejected(400, "body is not UTF-8") from None
+    except RecursionError:
+        raise Rejected(400, "body is nested too deeply") from None
+    except ValueError as error:
+        raise Rejected(400, f"body is not valid JSON: {error}") from None
+    if not isinstance(event, dict):
+        raise Rejected(422, "body must be a JSON object")
+    return event

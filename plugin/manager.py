@@ -100,13 +100,17 @@ class Hooks:
         return self._call("policydesk_priority", request, decision)
 
     def tags(self, request: Request, decision: Decision) -> tuple[Contribution, ...]:
-        return _flatten(self._call("policydesk_tags", request, decision))
+        return _in_stage_order(self._call("policydesk_tags", request, decision))
 
     def notes(self, request: Request, decision: Decision) -> tuple[Contribution, ...]:
-        # pluggy calls last-registered first; the built-ins are trylast, so their
-        # sentences come after a site plugin's. Reverse so built-ins read first.
-        return _flatten(reversed(self._call("policydesk_notes", request, decision)))
+        return _in_stage_order(self._call("policydesk_notes", request, decision))
 
 
-def _flatten(results: Iterable[Sequence[Contribution] | None]) -> tuple[Contribution, ...]:
-    return tuple(item for result in results if result for item in result)
+#: Built-in contributions read in the order the engine decides (plan first), whatever
+#: order pluggy called them in; site plugins' contributions follow.
+_STAGE = {name: index for index, name in enumerate(BUILTIN_PLUGINS)}
+
+
+def _in_stage_order(results: Iterable[Sequence[Contribution] | None]) -> tuple[Contribution, ...]:
+    items = [item for result in results if result for item in result]
+    return tuple(sorted(items, key=lambda c: _STAGE.get(c.source, len(_STAGE))))

@@ -115,7 +115,7 @@ def test_out_of_scope_request_is_tagged_and_referred(engine):
     assert d.scope.value.in_scope is False
     assert "partners" in d.scope.value.referral
     assert "out-of-scope" in d.tag_names
-    assert "Refer the customer to partners" in d.note_text
+    assert "refer the customer to partners" in d.note_text
 
 
 def test_account_managers_of_enterprise(engine):

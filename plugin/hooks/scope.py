@@ -45,7 +45,8 @@ def policydesk_notes(request: Request, decision: Decision) -> list[Contribution]
         return []
     return [
         Contribution(
-            f"Out of scope: {scope.reason}. Refer the customer to partners: {scope.value.referral}",
+            f"Out of scope ({scope.value.category}): refer the customer to partners. "
+            f"Suggested reply: {scope.value.referral}",
             SOURCE,
             scope.reason,
         )

@@ -119,6 +119,13 @@ class Role:
     title: str
     #: The calendar of the role's own working hours.
     calendar: str
+    #: People (Zammad logins or e-mails) from whom the role is assigned, least loaded first.
+    pool: tuple[str, ...] = ()
+    #: Most organizations one person of the pool takes; ``None`` for no limit.
+    capacity: int | None = None
+    #: croniter expression, in the role calendar's time zone, at which notifications held
+    #: outside the role's hours are sent as a digest (e.g. ``"0 9 * * mon-fri"``).
+    digest: str | None = None
 
 
 @dataclass(frozen=True)

@@ -195,14 +195,15 @@ def _load_document(directory: str, name: str) -> tuple[_Document, list[PolicyErr
         return doc, [doc.error((), f"the file is empty; expected {_expected(schema)}")]
     errors = [doc.error(p.path, p.message, key=True) for p in doc.source.problems]
     for error in validator.iter_errors(doc.data):
-        errors.extend(_explain(doc, schema, error))
+        errors.extend(_explain(doc, schema, validator, error))
     return doc, errors
 
 
 # --------------------------------------------------------------------------- schema messages
 
 
-def _explain(doc: _Document, root: dict[str, Any], error: ValidationError) -> Iterator[PolicyError]:
+def _explain(doc: _Document, root: dict[str, Any], validator: Draft202012Validator,
+             error: ValidationError) -> Iterator[PolicyError]:
     """Turn one jsonschema error into messages an admin can act on."""
     path: DocPath = tuple(error.absolute_path)
     schema = error.schema if isinstance(error.schema, dict) else {}
@@ -211,11 +212,11 @@ def _explain(doc: _Document, root: dict[str, Any], error: ValidationError) -> It
         branch = _best_branch(error)
         if branch is not None:
             for inner in branch:
-                yield from _explain(doc, root, inner)
+                yield from _explain(doc, root, validator, inner)
             return
-        yield doc.error(path, _expected_got(doc, path, error.instance, schema))
+        yield doc.error(path, _expected_got(doc, path, error.instance, schema, validator))
     elif kind == "type":
-        yield doc.error(path, _expected_got(doc, path, error.instance, schema))
+        yield doc.error(path, _expected_got(doc, path, error.instance, schema, validator))
     elif kind == "additionalProperties" and error.validator_value is False:
         allowed = list(schema.get("properties", {}))
         for key in error.instance:
@@ -232,10 +233,10 @@ def _explain(doc: _Document, root: dict[str, Any], error: ValidationError) -> It
         for key in error.validator_value:
             if isinstance(error.instance, dict) and key not in error.instance:
                 what = _expected(_resolve(root, schema.get("properties", {}).get(key, {})), default="")
-                yield doc.error(path, f'missing required key "{key}"' + (f" ({what})" if what else ""))
+                yield doc.error(path, f'missing required key "{key}"' + (f"; expected {what}" if what else ""))
     elif kind in ("pattern", "minLength", "const", "enum"):
         if kind == "pattern" or (kind == "minLength" and "x-expected" in schema):
-            message = _expected_got(doc, path, error.instance, schema)
+            message = _expected_got(doc, path, error.instance, schema, validator)
         elif kind == "minLength":
             message = "must not be empty"
         else:
@@ -305,25 +306,34 @@ _KIND = {"object": "a mapping", "array": "a list", "string": "a text", "integer"
          "number": "a number", "boolean": "true or false", "null": "null"}
 
 
-def _expected_got(doc: _Document, path: DocPath, value: Any, schema: Mapping[str, Any]) -> str:
-    """``expected X; got Y``, or ``expected X; YAML read ... — put it in quotes`` for YAML traps."""
+def _expected_got(doc: _Document, path: DocPath, value: Any, schema: Mapping[str, Any],
+                  validator: Draft202012Validator) -> str:
+    """``expected X; got Y``, or ``expected X; YAML read ... — put it in quotes`` for YAML traps.
+
+    Quoting is suggested only when the quoted text would be valid there.
+    """
     expected = _expected(schema)
     node = doc.source.node(path) if doc.source is not None else None
-    if isinstance(node, yaml.ScalarNode) and node.style is None and not isinstance(value, str):
+    if isinstance(node, yaml.ScalarNode) and not node.style and not isinstance(value, str):
         text = node.value
-        wants_text = "string" in (schema.get("type") or ()) or "pattern" in schema or "x-number-hint" not in schema
+
+        def valid(candidate: str) -> bool:
+            return bool(validator.evolve(schema=schema).is_valid(candidate))
+
         if isinstance(value, int) and not isinstance(value, bool) and _SEXAGESIMAL.fullmatch(text):
             quoted = _padded_time(text)
             return (f"expected {expected}; YAML read {text} as the number {value} (base 60) — put the time in "
-                    f'quotes: "{quoted}"')
-        if isinstance(value, bool):
-            return f'expected {expected}; YAML read {text} as {_describe(value)} — put it in quotes: "{text}"'
+                    f'quotes' + (f': "{quoted}"' if valid(quoted) else ""))
         if value is None and text == "":
             return f"expected {expected}; got nothing (the value is empty)"
-        if isinstance(value, (int, float)) and "x-number-hint" in schema:
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and "x-number-hint" in schema:
             return f"expected {expected}; got the number {text} — " + schema["x-number-hint"].format(value=text)
-        if wants_text and value is not None and not isinstance(value, (list, dict)):
+        if value is not None and valid(text):
             return f'expected {expected}; YAML read {text} as {_describe(value)} — put it in quotes: "{text}"'
+    if isinstance(value, str) and _padded_time(value) != value and validator.evolve(schema=schema).is_valid(
+        _padded_time(value)
+    ):
+        return f'expected {expected}; got {_describe(value)} — write "{_padded_time(value)}"'
     return f"expected {expected}; got {_describe(value)}"
 
 
@@ -409,7 +419,8 @@ def _zones() -> frozenset[str]:
 
 
 def _unknown(kind: str, name: str, known: list[str], where: str) -> str:
-    listing = f"the {kind}s{where} are: {', '.join(known)}" if known else f"there are no {kind}s{where}"
+    kinds = kind[:-1] + "ies" if kind.endswith("y") else kind + "s"
+    listing = f"the {kinds}{where} are: {', '.join(known)}" if known else f"there are no {kinds}{where}"
     return f'unknown {kind} "{name}"{_did_you_mean(name, known)}; {listing}'
 
 

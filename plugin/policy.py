@@ -613,11 +613,9 @@ class _CrossChecks:
         self.check_calendar(doc, ("default_calendar",), data.get("default_calendar"))
         for name, role in _mapping(data.get("roles")).items():
             self.check_calendar(doc, ("roles", name, "calendar"), _mapping(role).get("calendar"))
+            self.check_cron(doc, ("roles", name, "digest"), _mapping(role).get("digest"), "0 9 * * mon-fri")
         escalation = _mapping(data.get("escalation"))
-        sweep = escalation.get("sweep")
-        if isinstance(sweep, str) and not croniter.is_valid(sweep):
-            self.add(doc, ("escalation", "sweep"), f'"{sweep}" is not a cron schedule; expected five fields '
-                                                   'like "* * * * *" (every minute)')
+        self.check_cron(doc, ("escalation", "sweep"), escalation.get("sweep"), "* * * * *")
         self.check_ladder(doc, ("escalation", "ladder"), escalation.get("ladder"))
         ranks: dict[int, str] = {}
         for name, plan in _mapping(plans).items():
@@ -643,6 +641,10 @@ class _CrossChecks:
                 self.check_calendar(doc, at + ("channels", channel), calendar)
             self.check_calendar(doc, at + ("default_calendar",), plan.get("default_calendar"))
             self.check_ladder(doc, at + ("escalation",), plan.get("escalation"))
+
+    def check_cron(self, doc: _Document, path: DocPath, schedule: Any, example: str) -> None:
+        if isinstance(schedule, str) and not croniter.is_valid(schedule):
+            self.add(doc, path, f'"{schedule}" is not a cron schedule; expected five fields like "{example}"')
 
     def check_ladder(self, doc: _Document, path: DocPath, ladder: Any) -> None:
         previous: tuple[float, int] | None = None
@@ -700,7 +702,8 @@ def _build(source: str, documents: Mapping[str, Any]) -> Policies:
     hours, plans, scope = (documents[name] for name in FILES)
     timezone = hours["timezone"]
     roles = {
-        name: Role(name=name, title=role["title"], calendar=role["calendar"])
+        name: Role(name=name, title=role["title"], calendar=role["calendar"], pool=tuple(role.get("pool", ())),
+                   capacity=role.get("capacity"), digest=role.get("digest"))
         for name, role in plans.get("roles", {}).items()
     }
     escalation = plans.get("escalation", {})

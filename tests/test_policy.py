@@ -96,6 +96,7 @@ def test_bundled_policies_load_with_the_seed_values(recorded):
     )
     assert policies.roles["technical_account_manager"].calendar == "account_manager"
     assert policies.roles["account_manager"].title == "Account manager"
+    assert policies.roles["account_manager"].pool == () and policies.roles["account_manager"].capacity is None
     assert policies.plan_changes.upgrade == "immediate" and policies.plan_changes.downgrade == "never"
     assert policies.plan_changes.cancel == "after_commitment"
     assert policies.escalation_sweep == "* * * * *"
@@ -179,6 +180,9 @@ def test_holidays_special_days_overrides_and_24_00(recorded):
     assert not basic.emergency_24_7 and basic.account_manager_roles == () and not basic.vip_code
     assert basic.minimum_commitment_months == 0 and premium.minimum_commitment_months == 12
     assert policies.escalation_sweep == "*/5 * * * *"
+    manager = policies.roles["account_manager"]
+    assert manager.pool == ("ana@provider.example", "ben@provider.example")
+    assert (manager.capacity, manager.digest) == (40, "0 9 * * mon-fri")
     assert policies.plan_changes.downgrade == "after_commitment"
 
 
@@ -298,6 +302,10 @@ def test_not_utf8_is_an_error_with_its_line(tmp_path):
                                                     'quotes: "2026"'),
         ("      at: 75%", "      at: 75", "expected a percentage like 75%; got the number 75 — write it as 75%"),
         ("      at: 75%", "      at: 0%", "must be more than 0%"),
+        ("    calendar: account_manager\n  technical", "    calendar: account_manager\n    digest: at nine\n  technical",
+         '"at nine" is not a cron schedule; expected five fields like "0 9 * * mon-fri"'),
+        ("    calendar: account_manager\n  technical", "    calendar: account_manager\n    capacity: 0\n  technical",
+         "expected at least 1; got the number 0"),
         ("    - name: breach", "    - name: warning", 'step "warning" is already on the ladder (line 48)'),
         ("notify: [account_manager]", "notify: [account_manager, account_manager]",
          '"account_manager" is listed twice'),

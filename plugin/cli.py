@@ -278,6 +278,13 @@ def build_parser() -> argparse.ArgumentParser:
         if name == "simulate":
             p.add_argument("--json", action="store_true", help="print one JSON object")
         p.set_defaults(func=func)
+
+    try:  # the commands that talk to Zammad and serve webhooks live with the integrations
+        from integrations.cli import add_commands
+    except ImportError:
+        pass
+    else:
+        add_commands(sub, default_policies_dir(), policies_help)
     return parser
 
 

@@ -1,0 +1,123 @@
+"""The ``policydesk`` subcommands that talk to the outside world.
+
+`plugin.cli` builds the parser and calls `add_commands` to add these.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from typing import Any
+
+
+def add_commands(sub: Any, policies_default: str, policies_help: str) -> None:
+    serve = sub.add_parser(
+        "serve",
+        help="run the webhook service next to a Zammad (waitress)",
+        description="Run the policydesk service: receive Zammad and billing webhooks, keep every ticket in "
+                    "line with the policies, fire escalations. Settings come from the environment "
+                    "(see integrations/service/config.py and the README).",
+    )
+    serve.add_argument("--policies", default=policies_default, metavar="DIR", help=policies_help)
+    serve.add_argument("--listen", metavar="HOST:PORT", help="where to listen (default: $POLICYDESK_LISTEN or 127.0.0.1:8080)")
+    serve.add_argument("--store", metavar="URL", help="sqlite:///FILE or postgresql://... (default: $POLICYDESK_STORE "
+                                                      "or sqlite:///policydesk.db)")
+    serve.set_defaults(func=cmd_serve)
+
+    sandbox = sub.add_parser(
+        "zammad-sandbox",
+        help="run the Zammad stand-in (a local imitation of Zammad's REST API) for demos and tests",
+        description="Serve the Zammad stand-in seeded with a realistic desk; prints its URL and admin token.",
+    )
+    sandbox.add_argument("--host", default="127.0.0.1")
+    sandbox.add_argument("--port", type=int, default=3000)
+    sandbox.add_argument("--seed", metavar="FILE", help="YAML/JSON seed (default: the bundled desk; 'empty' for none)")
+    sandbox.set_defaults(func=cmd_sandbox)
+
+    try:
+        from integrations.zammad.commands import add_sync_command
+    except ImportError:
+        pass
+    else:
+        add_sync_command(sub)
+
+    try:
+        from integrations.demo import add_demo_command
+    except ImportError:
+        pass
+    else:
+        add_demo_command(sub)
+
+    queue = sub.add_parser("queue", help="show the work queue; list or requeue parked events",
+                           description="Show the durable work queue's counts and parked events (with their "
+                                       "last error); --requeue ID puts a parked event back in the queue.")
+    queue.add_argument("--store", metavar="URL", help="default: $POLICYDESK_STORE or sqlite:///policydesk.db")
+    queue.add_argument("--requeue", type=int, metavar="JOB_ID", action="append", help="requeue a parked job (repeatable)")
+    queue.set_defaults(func=cmd_queue)
+
+
+def _logging() -> None:
+    logging.basicConfig(level=os.environ.get("POLICYDESK_LOG_LEVEL", "INFO"),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from plugin.cli import UserError
+    from integrations.service.config import ConfigError, ServiceConfig
+    from integrations.service.runtime import serve
+    from integrations.store import StoreError
+    from integrations.zammad.adapter import ZammadConfigError
+    from plugin.policy import PolicyErrors
+
+    env = dict(os.environ)
+    if args.listen:
+        env["POLICYDESK_LISTEN"] = args.listen
+    if args.store:
+        env["POLICYDESK_STORE"] = args.store
+    _logging()
+    try:
+        config = ServiceConfig.from_env(env, policies=args.policies)
+        serve(config, ready=lambda url: print(f"policydesk serving on {url}", flush=True))
+    except (ConfigError, ZammadConfigError, StoreError) as error:
+        raise UserError(str(error)) from None
+    except PolicyErrors as errors:
+        raise UserError("\n".join(str(e) for e in errors.errors)) from None
+    return 0
+
+
+def cmd_sandbox(args: argparse.Namespace) -> int:
+    from integrations.zammad.standin.server import StandIn
+
+    seed = args.seed
+    standin = StandIn(seed, host=args.host, port=args.port)
+    print(f"Zammad stand-in on {standin.url}  admin token: {standin.admin_token}", flush=True)
+    print("Ctrl-C to stop.", flush=True)
+    try:
+        standin.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        standin.stop()
+    return 0
+
+
+def cmd_queue(args: argparse.Namespace) -> int:
+    from integrations.store import open_store
+
+    store = open_store(args.store or os.environ.get("POLICYDESK_STORE", "sqlite:///policydesk.db"))
+    with store:
+        for job_id in args.requeue or []:
+            print(f"job {job_id}: {'requeued' if store.requeue(job_id) else 'not parked, nothing done'}")
+        counts = store.counts()
+        print("  ".join(f"{state}={n}" for state, n in counts.items()))
+        for job in store.parked():
+            print(f"parked job {job.id} ({job.source} {job.delivery_id}), {job.attempts} attempt(s): {job.last_error}")
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    from plugin.cli import main
+
+    sys.exit(main())

@@ -1,0 +1,158 @@
+"""Putting the service together: store, policies, Zammad, worker threads, scheduler, WSGI app.
+
+`Service.from_config` builds everything; `serve` runs it under waitress until a signal.
+Under gunicorn, `integrations.service.wsgi:application` builds one per worker process.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import socket
+import threading
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from integrations.service.app import ServiceSecrets, WebhookService
+from integrations.service.config import ServiceConfig
+from integrations.service.metrics import Metrics
+from integrations.service.policies import PolicyHolder
+from integrations.service.processing import Processor, is_transient
+from integrations.service.worker import Backoff, Worker
+from integrations.store import Store, open_store
+from integrations.zammad.adapter import ZammadAdapter, ZammadClient, ZammadSettings
+
+log = logging.getLogger("policydesk.service")
+
+
+@dataclass
+class Service:
+    config: ServiceConfig
+    store: Store
+    holder: PolicyHolder
+    adapter: ZammadAdapter
+    metrics: Metrics
+    processor: Processor
+    app: WebhookService
+    backoff: Backoff = field(default_factory=Backoff)
+    workers: list[Worker] = field(default_factory=list)
+    scheduler: Any = None
+    threads: list[threading.Thread] = field(default_factory=list)
+    stopping: threading.Event = field(default_factory=threading.Event)
+
+    @classmethod
+    def from_config(cls, config: ServiceConfig, zammad: ZammadSettings | None = None,
+                    backoff: Backoff | None = None) -> "Service":
+        store = open_store(config.store_url)
+        holder = PolicyHolder(config.policies)
+        adapter = ZammadAdapter(ZammadClient.from_settings(zammad or ZammadSettings.load()))
+        metrics = Metrics()
+        processor = Processor(adapter, lambda: holder.engine, store)
+        billing = _billing_handler(store, holder, processor, adapter)
+        app = WebhookService(store, ServiceSecrets(config.zammad_webhook_token, config.billing_secret), metrics,
+                             billing=billing, max_body_bytes=config.max_body_bytes)
+        app.routes[("GET", "/healthz")] = _health_with_policies(app.healthz, holder)
+        service = cls(config, store, holder, adapter, metrics, processor, app, backoff or Backoff())
+        service.scheduler = _scheduler(service)
+        return service
+
+    def start_background(self) -> None:
+        """Start the worker threads, the scheduler and the policy watcher."""
+        name = f"{socket.gethostname()}:{id(self) & 0xFFFF:04x}"
+        for n in range(self.config.workers):
+            worker = Worker(self.store, self.processor, self.metrics, f"{name}/w{n}", backoff=self.backoff,
+                            is_transient=is_transient)
+            self.workers.append(worker)
+            self._thread(worker.run, f"worker-{n}")
+        if self.scheduler is not None:
+            self._thread(lambda: self.scheduler.run(self.stopping), "scheduler")
+        self._thread(self._watch_policies, "policy-watcher")
+
+    def _thread(self, target: Callable[[], None], name: str) -> None:
+        thread = threading.Thread(target=target, name=name, daemon=True)
+        thread.start()
+        self.threads.append(thread)
+
+    def _watch_policies(self) -> None:
+        while not self.stopping.wait(2.0):
+            try:
+                self.holder.reload_if_changed()
+            except Exception:  # a bug in reloading must not stop the service
+                log.exception("policy watcher failed")
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self.stopping.set()
+        for worker in self.workers:
+            worker.stop()
+        for thread in self.threads:
+            thread.join(timeout)
+        self.store.close()
+
+
+def _health_with_policies(healthz: Callable[[Any], tuple[int, Any]], holder: PolicyHolder) -> Callable[[Any], tuple[int, Any]]:
+    def health(environ: Any) -> tuple[int, Any]:
+        status, body = healthz(environ)
+        if holder.errors:
+            body = {**body, "policy_errors": holder.errors, "policies": "last good version in use"}
+        return status, body
+
+    return health
+
+
+def _billing_handler(store: Store, holder: PolicyHolder, processor: Processor, adapter: ZammadAdapter) -> Any:
+    """The billing receiver and its queued Zammad side, when the billing package is present."""
+    try:
+        from integrations.billing.handler import BillingReceiver
+        from integrations.billing.zammad_side import billing_job
+    except ImportError:
+        return None
+    processor.handlers["billing"] = billing_job(processor, store, adapter)
+    return BillingReceiver(store, lambda: holder.policies)
+
+
+def _scheduler(service: Service) -> Any:
+    try:
+        from integrations.scheduler import Scheduler, timer_job
+    except ImportError:
+        return None
+    service.processor.handlers["timer"] = timer_job(service.processor, service.store, service.metrics,
+                                                    lambda: service.holder.policies)
+    return Scheduler(service.store, service.processor, lambda: service.holder.policies, service.metrics)
+
+
+def serve(config: ServiceConfig, ready: Callable[[str], None] | None = None) -> None:
+    """Run the service under waitress until SIGINT or SIGTERM."""
+    from waitress.server import create_server
+
+    service = Service.from_config(config)
+    server = create_server(service.app, host=config.host, port=config.port, threads=8,
+                           max_request_body_size=config.max_body_bytes + 1, ident="policydesk")
+    service.start_background()
+
+    def shutdown(signum: int, frame: Any) -> None:
+        log.info("signal %d: shutting down", signum)
+        server.close()
+
+    signal.signal(signal.SIGTERM, shutdown)
+    signal.signal(signal.SIGINT, shutdown)
+    address = f"http://{config.host}:{server.effective_port}"
+    log.info("policydesk serving on %s (store %s)", address, _safe_store_url(config.store_url))
+    if ready:
+        ready(address)
+    try:
+        server.run()
+    except (OSError, ValueError):  # the listening socket closed by the signal handler
+        pass
+    finally:
+        service.stop()
+
+
+def _safe_store_url(url: str) -> str:
+    """The store URL without a password, for logs."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    if parts.password:
+        netloc = parts.netloc.replace(":" + parts.password + "@", ":***@")
+        return urlunsplit(parts._replace(netloc=netloc))
+    return url

@@ -16,21 +16,18 @@ a column::
 from __future__ import annotations
 
 import datetime as dt
-import difflib
 import json
 import os
 import re
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator, Mapping
+from typing import Any, Callable, Iterable, Mapping
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 import holidays as holidays_lib
-import yaml
 from croniter import croniter
 from jsonschema import Draft202012Validator
-from jsonschema.exceptions import ValidationError
 
 from plugin.model import (
     EscalationStep,
@@ -42,7 +39,15 @@ from plugin.model import (
     ScopeRules,
     Window,
 )
-from plugin.yamlsource import Source, YamlSyntaxError, json_path, load_yaml
+from plugin.yamlsource import (
+    Source,
+    YamlSyntaxError,
+    did_you_mean,
+    expected,
+    json_path,
+    load_yaml,
+    schema_problems,
+)
 from plugin.yamlsource import Path as DocPath
 
 __all__ = ["PolicyError", "PolicyErrors", "load_policies", "parse_duration", "validate_policies", "SCHEMA_DIR"]
@@ -57,7 +62,6 @@ _TIME = re.compile(r"([01][0-9]|2[0-3]):([0-5][0-9])")
 _DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 _DURATION = re.compile(r"(?:([0-9]+)h)?(?:([0-9]+)m)?")
 _PERCENT = re.compile(r"([0-9]+(?:\.[0-9]+)?)%")
-_SEXAGESIMAL = re.compile(r"[-+]?[0-9][0-9_]*(:[0-5]?[0-9])+")
 
 
 # --------------------------------------------------------------------------- errors
@@ -192,175 +196,9 @@ def _load_document(directory: str, name: str) -> tuple[_Document, list[PolicyErr
     except YamlSyntaxError as error:
         return doc, [PolicyError(doc.file, error.line, error.column, "$", error.message)]
     if doc.source.root is None:
-        return doc, [doc.error((), f"the file is empty; expected {_expected(schema)}")]
-    errors = [doc.error(p.path, p.message, key=True) for p in doc.source.problems]
-    for error in validator.iter_errors(doc.data):
-        errors.extend(_explain(doc, schema, validator, error))
-    return doc, errors
-
-
-# --------------------------------------------------------------------------- schema messages
-
-
-def _explain(doc: _Document, root: dict[str, Any], validator: Draft202012Validator,
-             error: ValidationError) -> Iterator[PolicyError]:
-    """Turn one jsonschema error into messages an admin can act on."""
-    path: DocPath = tuple(error.absolute_path)
-    schema = error.schema if isinstance(error.schema, dict) else {}
-    kind = error.validator
-    if kind in ("oneOf", "anyOf") and error.context:
-        branch = _best_branch(error)
-        if branch is not None:
-            for inner in branch:
-                yield from _explain(doc, root, validator, inner)
-            return
-        yield doc.error(path, _expected_got(doc, path, error.instance, schema, validator))
-    elif kind == "type":
-        yield doc.error(path, _expected_got(doc, path, error.instance, schema, validator))
-    elif kind == "additionalProperties" and error.validator_value is False:
-        allowed = list(schema.get("properties", {}))
-        for key in error.instance:
-            if key in allowed or any(re.search(p, key) for p in schema.get("patternProperties", {})):
-                continue
-            if "x-expected-key" in schema:
-                message = f'unexpected key "{key}"; expected {schema["x-expected-key"]}'
-            else:
-                message = f'unknown key "{key}"{_did_you_mean(key, allowed)}; ' + (
-                    f"the keys allowed here are: {', '.join(allowed)}" if allowed else "no keys are allowed here"
-                )
-            yield doc.error(path + (key,), message, key=True)
-    elif kind == "required":
-        for key in error.validator_value:
-            if isinstance(error.instance, dict) and key not in error.instance:
-                what = _expected(_resolve(root, schema.get("properties", {}).get(key, {})), default="")
-                yield doc.error(path, f'missing required key "{key}"' + (f"; expected {what}" if what else ""))
-    elif kind in ("pattern", "minLength", "const", "enum"):
-        if kind == "pattern" or (kind == "minLength" and "x-expected" in schema):
-            message = _expected_got(doc, path, error.instance, schema, validator)
-        elif kind == "minLength":
-            message = "must not be empty"
-        else:
-            choices = [error.validator_value] if kind == "const" else list(error.validator_value)
-            options = " or ".join(", ".join(_show(c) for c in choices).rsplit(", ", 1))
-            message = f"expected {options}; got {_describe(error.instance)}"
-        yield doc.error(path, message)
-    elif kind == "minProperties":
-        yield doc.error(path, f"must not be empty; expected {_expected(schema)}")
-    elif kind == "minimum":
-        yield doc.error(path, f"expected at least {error.validator_value}; got {_describe(error.instance)}")
-    elif kind == "uniqueItems":
-        seen: set[str] = set()
-        for i, item in enumerate(error.instance):
-            marker = json.dumps(item, sort_keys=True, default=str)
-            if marker in seen:
-                yield doc.error(path + (i,), f"{_show(item)} is listed twice")
-            seen.add(marker)
-    else:  # anything the schemas may grow later: jsonschema's own words
-        yield doc.error(path, error.message)
-
-
-def _best_branch(error: ValidationError) -> list[ValidationError] | None:
-    """For ``oneOf``/``anyOf``: the errors of the branch that fits the value best.
-
-    A branch fits when the value has the right kind (no type/const/enum mismatch at its
-    root); among those, the one whose errors reach deepest (ansible-lint picks the deepest
-    match too). ``None`` when no branch fits: the caller says what was expected instead.
-    """
-    branches: dict[Any, list[ValidationError]] = {}
-    for inner in error.context or ():
-        branches.setdefault(inner.relative_schema_path[0], []).append(inner)
-
-    def fits(errors: list[ValidationError]) -> bool:
-        return not any(not e.relative_path and e.validator in ("type", "const", "enum") for e in errors)
-
-    fitting = [errors for errors in branches.values() if fits(errors)]
-    if not fitting:
-        return None
-    return max(fitting, key=lambda errors: max(len(e.relative_path) for e in errors))
-
-
-def _resolve(root: dict[str, Any], schema: Any) -> dict[str, Any]:
-    """Follow local ``$ref``s (``#/$defs/...``) to the schema that carries the words."""
-    while isinstance(schema, dict) and "x-expected" not in schema and str(schema.get("$ref", "")).startswith("#/"):
-        target: Any = root
-        for part in schema["$ref"][2:].split("/"):
-            target = target.get(part, {}) if isinstance(target, dict) else {}
-        schema = target
-    return schema if isinstance(schema, dict) else {}
-
-
-def _expected(schema: Mapping[str, Any], default: str | None = None) -> str:
-    """What a schema wants, in words: its ``x-expected``, else a description from its shape."""
-    if "x-expected" in schema:
-        return str(schema["x-expected"])
-    if default is not None:
-        return default
-    if schema.get("required"):
-        keys = list(schema["required"])
-        return "a mapping with " + (f"{', '.join(keys[:-1])} and {keys[-1]}" if len(keys) > 1 else keys[0])
-    kinds = schema.get("type", "a value")
-    return " or ".join(_KIND.get(k, k) for k in ([kinds] if isinstance(kinds, str) else kinds))
-
-
-_KIND = {"object": "a mapping", "array": "a list", "string": "a text", "integer": "a whole number",
-         "number": "a number", "boolean": "true or false", "null": "null"}
-
-
-def _expected_got(doc: _Document, path: DocPath, value: Any, schema: Mapping[str, Any],
-                  validator: Draft202012Validator) -> str:
-    """``expected X; got Y``, or ``expected X; YAML read ... — put it in quotes`` for YAML traps.
-
-    Quoting is suggested only when the quoted text would be valid there.
-    """
-    expected = _expected(schema)
-    node = doc.source.node(path) if doc.source is not None else None
-    if isinstance(node, yaml.ScalarNode) and not node.style and not isinstance(value, str):
-        text = node.value
-
-        def valid(candidate: str) -> bool:
-            return bool(validator.evolve(schema=schema).is_valid(candidate))
-
-        if isinstance(value, int) and not isinstance(value, bool) and _SEXAGESIMAL.fullmatch(text):
-            quoted = _padded_time(text)
-            return (f"expected {expected}; YAML read {text} as the number {value} (base 60) — put the time in "
-                    f'quotes' + (f': "{quoted}"' if valid(quoted) else ""))
-        if value is None and text == "":
-            return f"expected {expected}; got nothing (the value is empty)"
-        if isinstance(value, (int, float)) and not isinstance(value, bool) and "x-number-hint" in schema:
-            return f"expected {expected}; got the number {text} — " + schema["x-number-hint"].format(value=text)
-        if value is not None and valid(text):
-            return f'expected {expected}; YAML read {text} as {_describe(value)} — put it in quotes: "{text}"'
-    if isinstance(value, str) and _padded_time(value) != value and validator.evolve(schema=schema).is_valid(
-        _padded_time(value)
-    ):
-        return f'expected {expected}; got {_describe(value)} — write "{_padded_time(value)}"'
-    return f"expected {expected}; got {_describe(value)}"
-
-
-def _padded_time(text: str) -> str:
-    hours, _, rest = text.partition(":")
-    return f"{hours.zfill(2)}:{rest}" if hours.isdigit() and len(hours) == 1 else text
-
-
-def _describe(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, (int, float)):
-        return f"the number {value}"
-    if isinstance(value, str):
-        return _show(value)
-    return "a list" if isinstance(value, list) else "a mapping"
-
-
-def _show(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False) if isinstance(value, str) else _describe(value)
-
-
-def _did_you_mean(name: str, known: Iterable[str]) -> str:
-    close = difflib.get_close_matches(name, list(known), n=1)
-    return f' (did you mean "{close[0]}"?)' if close else ""
+        return doc, [doc.error((), f"the file is empty; expected {expected(schema)}")]
+    problems = doc.source.problems + schema_problems(doc.source, validator)
+    return doc, [PolicyError(doc.file, p.line, p.column, json_path(p.path), p.message) for p in problems]
 
 
 # --------------------------------------------------------------------------- checks across values and files
@@ -421,7 +259,7 @@ def _zones() -> frozenset[str]:
 def _unknown(kind: str, name: str, known: list[str], where: str) -> str:
     kinds = kind[:-1] + "ies" if kind.endswith("y") else kind + "s"
     listing = f"the {kinds}{where} are: {', '.join(known)}" if known else f"there are no {kinds}{where}"
-    return f'unknown {kind} "{name}"{_did_you_mean(name, known)}; {listing}'
+    return f'unknown {kind} "{name}"{did_you_mean(name, known)}; {listing}'
 
 
 class _CrossChecks:
@@ -491,7 +329,7 @@ class _CrossChecks:
             return
         except (ZoneInfoNotFoundError, ValueError, OSError):
             pass
-        self.add(doc, path, f'unknown time zone "{name}"{_did_you_mean(name, sorted(_zones()))}; '
+        self.add(doc, path, f'unknown time zone "{name}"{did_you_mean(name, sorted(_zones()))}; '
                             'expected an IANA name like "Europe/Zurich"')
 
     def check_weekly(self, doc: _Document, path: DocPath, weekly: Any) -> tuple[bool, bool]:
@@ -568,7 +406,7 @@ class _CrossChecks:
         supported = holidays_lib.list_supported_countries()
         if country not in supported:
             self.add(doc, path + ("country",),
-                     f'unknown holiday country "{country}"{_did_you_mean(country, supported)}; expected an ISO 3166 '
+                     f'unknown holiday country "{country}"{did_you_mean(country, supported)}; expected an ISO 3166 '
                      'country code the holidays library supports, like "CH"')
             return
         if not isinstance(subdivision, str) or not subdivision:
@@ -629,12 +467,12 @@ class _CrossChecks:
                     self.add(doc, at + ("rank",), f'rank {rank} is also the rank of plan "{ranks[rank]}" '
                                                   f"(line {line}); each plan needs its own rank")
                 ranks.setdefault(rank, name)
-            first_response = plan.get("first_response")
-            if isinstance(first_response, str) and _DURATION.fullmatch(first_response) and any(
-                _DURATION.fullmatch(first_response).groups()  # type: ignore[union-attr]
-            ):
-                if parse_duration(first_response) == 0:
-                    self.add(doc, at + ("first_response",), "must be more than 0 minutes; use null for no guarantee")
+            try:
+                zero = parse_duration(plan.get("first_response")) == 0
+            except ValueError:  # null, or malformed: the schema decides
+                zero = False
+            if zero:
+                self.add(doc, at + ("first_response",), "must be more than 0 minutes; use null for no guarantee")
             for i, role in enumerate(_items(plan.get("account_managers"))):
                 self.check_role(doc, at + ("account_managers", i), role)
             for channel, calendar in _mapping(plan.get("channels")).items():

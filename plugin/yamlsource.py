@@ -1,4 +1,4 @@
-"""Read a policy YAML file into plain data while remembering where each value came from.
+"""Read a policy YAML file into plain data, remembering where each value came from; word schema errors.
 
 The file is composed once with `yaml.compose` (``CSafeLoader`` when libyaml is there) and
 the data is built from the node tree here, not by PyYAML's constructor, so that:
@@ -9,14 +9,18 @@ the data is built from the node tree here, not by PyYAML's constructor, so that:
 - dates stay the strings that were written (``2026-02-30`` is then reported, not a crash);
 - mapping keys are the text that was written (a ``no:`` key stays ``"no"``).
 
-Scalars otherwise mean what YAML 1.1 says (``8:00`` is the integer 480, ``no`` is False);
-policy validation tells the admin when that happened, using `Source.node`.
+Scalars otherwise mean what YAML 1.1 says (``8:00`` is the integer 480, ``no`` is False).
+`schema_problems` validates a `Source` against a JSON Schema and words every error for an
+admin, at its line, saying when one of those YAML readings is the cause.
 """
 
 from __future__ import annotations
 
+import difflib
+import json
+import re
 from dataclasses import dataclass, field
-from typing import Any, Union
+from typing import Any, Iterable, Iterator, Mapping, Union
 
 import yaml
 from yaml.constructor import SafeConstructor
@@ -26,13 +30,15 @@ try:  # libyaml's parser is several times faster (pre-commit's yaml.py does the 
 except ImportError:  # pragma: no cover - depends on how PyYAML was built
     from yaml import SafeLoader as _Loader  # type: ignore[assignment]
 
-__all__ = ["Path", "Problem", "Source", "YamlSyntaxError", "json_path", "load_yaml"]
+__all__ = ["Path", "Problem", "Source", "YamlSyntaxError", "did_you_mean", "expected", "json_path", "load_yaml",
+           "schema_problems"]
 
 #: A position inside a document: mapping keys and sequence indexes, from the root.
 Path = tuple[Union[str, int], ...]
 
 _TAG = "tag:yaml.org,2002:"
 _scalars = SafeConstructor()
+_SEXAGESIMAL = re.compile(r"[-+]?[0-9][0-9_]*(:[0-5]?[0-9])+")
 
 
 @dataclass(frozen=True)
@@ -199,3 +205,182 @@ class _Builder:
                         self.source.keys[child] = inner_key
                         result[inner_key.value] = self.build(inner_value, child)
         return result
+
+
+# --------------------------------------------------------------------------- schema errors, located and worded
+
+
+def schema_problems(source: Source, validator: Any) -> list[Problem]:
+    """Every error of ``validator`` (a jsonschema validator) on ``source.data``, as located problems.
+
+    Messages come from the schema's own words where it has them: ``x-expected`` (what a
+    value should be), ``x-expected-key`` (what a key should be), ``x-number-hint`` (what to
+    do when YAML read a number).  For ``oneOf``/``anyOf`` only the best-fitting branch speaks.
+    """
+    problems: list[Problem] = []
+    for error in validator.iter_errors(source.data):
+        problems.extend(_explain(source, validator.schema, validator, error))
+    return problems
+
+
+def _explain(source: Source, root: dict[str, Any], validator: Any, error: Any) -> Iterator[Problem]:
+    """Turn one jsonschema error into messages an admin can act on."""
+    path: Path = tuple(error.absolute_path)
+
+    def problem(at: Path, message: str, *, key: bool = False) -> Problem:
+        return Problem(at, *source.position(at, key=key), message)
+
+    schema = error.schema if isinstance(error.schema, dict) else {}
+    kind = error.validator
+    if kind in ("oneOf", "anyOf") and error.context:
+        branch = _best_branch(error)
+        if branch is not None:
+            for inner in branch:
+                yield from _explain(source, root, validator, inner)
+            return
+        yield problem(path, _expected_got(source, path, error.instance, schema, validator))
+    elif kind == "type":
+        yield problem(path, _expected_got(source, path, error.instance, schema, validator))
+    elif kind == "additionalProperties" and error.validator_value is False:
+        allowed = list(schema.get("properties", {}))
+        for key in error.instance:
+            if key in allowed or any(re.search(p, key) for p in schema.get("patternProperties", {})):
+                continue
+            if "x-expected-key" in schema:
+                message = f'unexpected key "{key}"; expected {schema["x-expected-key"]}'
+            else:
+                message = f'unknown key "{key}"{did_you_mean(key, allowed)}; ' + (
+                    f"the keys allowed here are: {', '.join(allowed)}" if allowed else "no keys are allowed here"
+                )
+            yield problem(path + (key,), message, key=True)
+    elif kind == "required":
+        for key in error.validator_value:
+            if isinstance(error.instance, dict) and key not in error.instance:
+                what = expected(_resolve(root, schema.get("properties", {}).get(key, {})), default="")
+                yield problem(path, f'missing required key "{key}"' + (f"; expected {what}" if what else ""))
+    elif kind in ("pattern", "minLength", "const", "enum"):
+        if kind == "pattern" or (kind == "minLength" and "x-expected" in schema):
+            message = _expected_got(source, path, error.instance, schema, validator)
+        elif kind == "minLength":
+            message = "must not be empty"
+        else:
+            choices = [error.validator_value] if kind == "const" else list(error.validator_value)
+            options = " or ".join(", ".join(_show(c) for c in choices).rsplit(", ", 1))
+            message = f"expected {options}; got {_describe(error.instance)}"
+        yield problem(path, message)
+    elif kind == "minProperties":
+        yield problem(path, f"must not be empty; expected {expected(schema)}")
+    elif kind == "minimum":
+        yield problem(path, f"expected at least {error.validator_value}; got {_describe(error.instance)}")
+    elif kind == "uniqueItems":
+        seen: set[str] = set()
+        for i, item in enumerate(error.instance):
+            marker = json.dumps(item, sort_keys=True, default=str)
+            if marker in seen:
+                yield problem(path + (i,), f"{_show(item)} is listed twice")
+            seen.add(marker)
+    else:  # anything the schemas may grow later: jsonschema's own words
+        yield problem(path, error.message)
+
+
+def _best_branch(error: Any) -> list[Any] | None:
+    """For ``oneOf``/``anyOf``: the errors of the branch that fits the value best.
+
+    A branch fits when the value has the right kind (no type/const/enum mismatch at its
+    root); among those, the one whose errors reach deepest (ansible-lint picks the deepest
+    match too). ``None`` when no branch fits: the caller says what was expected instead.
+    """
+    branches: dict[Any, list[Any]] = {}
+    for inner in error.context or ():
+        branches.setdefault(inner.relative_schema_path[0], []).append(inner)
+
+    def fits(errors: list[Any]) -> bool:
+        return not any(not e.relative_path and e.validator in ("type", "const", "enum") for e in errors)
+
+    fitting = [errors for errors in branches.values() if fits(errors)]
+    if not fitting:
+        return None
+    return max(fitting, key=lambda errors: max(len(e.relative_path) for e in errors))
+
+
+def _resolve(root: dict[str, Any], schema: Any) -> dict[str, Any]:
+    """Follow local ``$ref``s (``#/$defs/...``) to the schema that carries the words."""
+    while isinstance(schema, dict) and "x-expected" not in schema and str(schema.get("$ref", "")).startswith("#/"):
+        target: Any = root
+        for part in schema["$ref"][2:].split("/"):
+            target = target.get(part, {}) if isinstance(target, dict) else {}
+        schema = target
+    return schema if isinstance(schema, dict) else {}
+
+
+def expected(schema: Mapping[str, Any], default: str | None = None) -> str:
+    """What a schema wants, in words: its ``x-expected``, else a description from its shape."""
+    if "x-expected" in schema:
+        return str(schema["x-expected"])
+    if default is not None:
+        return default
+    if schema.get("required"):
+        keys = list(schema["required"])
+        return "a mapping with " + (f"{', '.join(keys[:-1])} and {keys[-1]}" if len(keys) > 1 else keys[0])
+    kinds = schema.get("type", "a value")
+    return " or ".join(_KIND.get(k, k) for k in ([kinds] if isinstance(kinds, str) else kinds))
+
+
+_KIND = {"object": "a mapping", "array": "a list", "string": "a text", "integer": "a whole number",
+         "number": "a number", "boolean": "true or false", "null": "null"}
+
+
+def _expected_got(source: Source, path: Path, value: Any, schema: Mapping[str, Any], validator: Any) -> str:
+    """``expected X; got Y``, or ``expected X; YAML read ... — put it in quotes`` for YAML traps.
+
+    Quoting is suggested only when the quoted text would be valid there.
+    """
+    wanted = expected(schema)
+    node = source.node(path)
+    if isinstance(node, yaml.ScalarNode) and not node.style and not isinstance(value, str):
+        text = node.value
+
+        def valid(candidate: str) -> bool:
+            return bool(validator.evolve(schema=schema).is_valid(candidate))
+
+        if isinstance(value, int) and not isinstance(value, bool) and _SEXAGESIMAL.fullmatch(text):
+            quoted = _padded_time(text)
+            return (f"expected {wanted}; YAML read {text} as the number {value} (base 60) — put the time in "
+                    f'quotes' + (f': "{quoted}"' if valid(quoted) else ""))
+        if value is None and text == "":
+            return f"expected {wanted}; got nothing (the value is empty)"
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and "x-number-hint" in schema:
+            return f"expected {wanted}; got the number {text} — " + schema["x-number-hint"].format(value=text)
+        if value is not None and valid(text):
+            return f'expected {wanted}; YAML read {text} as {_describe(value)} — put it in quotes: "{text}"'
+    if isinstance(value, str) and _padded_time(value) != value and validator.evolve(schema=schema).is_valid(
+        _padded_time(value)
+    ):
+        return f'expected {wanted}; got {_describe(value)} — write "{_padded_time(value)}"'
+    return f"expected {wanted}; got {_describe(value)}"
+
+
+def _padded_time(text: str) -> str:
+    hours, _, rest = text.partition(":")
+    return f"{hours.zfill(2)}:{rest}" if hours.isdigit() and len(hours) == 1 else text
+
+
+def _describe(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return f"the number {value}"
+    if isinstance(value, str):
+        return _show(value)
+    return "a list" if isinstance(value, list) else "a mapping"
+
+
+def _show(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False) if isinstance(value, str) else _describe(value)
+
+
+def did_you_mean(name: str, known: Iterable[str]) -> str:
+    close = difflib.get_close_matches(name, list(known), n=1)
+    return f' (did you mean "{close[0]}"?)' if close else ""

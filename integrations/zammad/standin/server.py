@@ -63,6 +63,13 @@ def apply_seed(state: State, data: Mapping[str, Any]) -> str | None:
     admin_token = data.get("admin_token")
     for record in data.get("signatures") or []:
         state.insert("signatures", record)
+    # Attributes first, so that seeded records can carry their custom columns.
+    for record in data.get("attributes") or []:
+        rec = dict(record)
+        migrated = rec.pop("migrated", True)
+        state.add_attribute(rec, 1)
+        if migrated:
+            state.execute_migrations()
     for record in data.get("organizations") or []:
         rec = dict(record)
         state.insert("organizations", _columns(state, "organizations", rec))
@@ -99,12 +106,6 @@ def apply_seed(state: State, data: Mapping[str, Any]) -> str | None:
         if user is None:
             raise ValueError(f"seed: token for unknown user {who!r}")
         state.tokens[str(token)] = user["id"]
-    for record in data.get("attributes") or []:
-        rec = dict(record)
-        migrated = rec.pop("migrated", True)
-        state.add_attribute(rec, 1)
-        if migrated:
-            state.execute_migrations()
     for record in data.get("tickets") or []:
         _seed_ticket(state, dict(record))
     for table in ("calendars", "slas", "webhooks", "triggers"):

@@ -307,7 +307,7 @@ def make_plan(wanted: list[Wanted], current: Current) -> SyncPlan:
             continue
         if not owned(want.kind, record, current):
             if want.kind == "attribute":
-                same_type = record.get("data_type") == want.fields["data_type"]
+                same_type = _compatible(record.get("data_type"), want.fields["data_type"])
                 message = (f"{want.label} exists but was not created by policydesk (no {ATTRIBUTE_MARKER} in its "
                            f"data_option): left as it is")
                 if same_type:
@@ -353,6 +353,14 @@ def make_plan(wanted: list[Wanted], current: Current) -> SyncPlan:
     plan.actions += deletes
     plan.warnings += _shadowing_slas(wanted, current)
     return plan
+
+
+#: Data types holding the same text value (Zammad converts between them, too).
+_TEXT_TYPES = frozenset({"input", "select", "tree_select"})
+
+
+def _compatible(have: Any, want: str) -> bool:
+    return have == want or (have in _TEXT_TYPES and want in _TEXT_TYPES)
 
 
 def _shadowing_slas(wanted: list[Wanted], current: Current) -> list[str]:

@@ -1,0 +1,140 @@
+"""The ``policydesk sync`` subcommand.
+
+Wire it into the main parser with ``add_sync_command(subparsers)``; ``run(argv)`` runs it
+on its own (tests, ``python -m integrations.zammad.commands sync ...``).
+
+Exit codes: 0 done (or nothing to do), 1 a user error (bad policies, Zammad unreachable,
+token refused, missing settings, a name taken by an object policydesk did not create),
+2 usage.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+from integrations.zammad.errors import ZammadAuthError, ZammadError, ZammadUnavailable
+
+WEBHOOK_TOKEN_ENV = "POLICYDESK_ZAMMAD_WEBHOOK_TOKEN"
+PUBLIC_URL_ENV = "POLICYDESK_PUBLIC_URL"
+
+
+class SyncUserError(Exception):
+    """Printed as ``policydesk sync: <message>``, exit code 1."""
+
+
+def add_sync_command(subparsers: Any) -> argparse.ArgumentParser:
+    from plugin.cli import POLICIES_ENV, default_policies_dir
+
+    text = "make Zammad's configuration (attributes, calendars, SLAs, webhook, triggers) match the policies"
+    parser = subparsers.add_parser(
+        "sync", help=text,
+        description=text[0].upper() + text[1:] + ". Objects policydesk did not create are never touched. "
+                    "Zammad's token comes from ZAMMAD_TOKEN or ZAMMAD_TOKEN_FILE, the webhook signing token from "
+                    f"{WEBHOOK_TOKEN_ENV} or {WEBHOOK_TOKEN_ENV}_FILE.",
+    )
+    parser.add_argument("--policies", default=default_policies_dir(), metavar="DIR",
+                        help=f"policy directory (default: ${POLICIES_ENV} or ./policies)")
+    parser.add_argument("--dry-run", action="store_true",
+                        help="print what would be created, changed or deleted, and change nothing")
+    parser.add_argument("--zammad-url", metavar="URL", help="Zammad's URL (default: $ZAMMAD_URL)")
+    parser.add_argument("--webhook-url", metavar="URL",
+                        help="where Zammad sends webhooks: policydesk's /webhooks/zammad (default: "
+                             f"${PUBLIC_URL_ENV} + /webhooks/zammad)")
+    parser.set_defaults(func=cmd_sync)
+    return parser
+
+
+def _secret(env: Mapping[str, str], name: str) -> str | None:
+    value = env.get(name)
+    if value:
+        return value.strip()
+    path = env.get(name + "_FILE")
+    if path:
+        try:
+            return Path(path).read_text(encoding="utf-8").strip() or None
+        except OSError as exc:
+            raise SyncUserError(f"{name}_FILE: cannot read {path}: {exc.strerror or exc}") from None
+    return None
+
+
+def cmd_sync(args: argparse.Namespace, environ: Mapping[str, str] | None = None) -> int:
+    try:
+        return _sync(args, dict(os.environ if environ is None else environ))
+    except SyncUserError as error:
+        print(f"policydesk sync: {error}", file=sys.stderr)
+        return 1
+
+
+def _sync(args: argparse.Namespace, env: dict[str, str]) -> int:
+    from integrations.zammad.adapter import ZammadClient, ZammadConfigError, ZammadSettings
+    from integrations.zammad.sync import apply_plan, plan_sync
+    from integrations.zammad.sync_objects import webhook_endpoint
+    from plugin.cli import UserError, load
+
+    try:
+        policies = load(args.policies)
+    except UserError as error:
+        raise SyncUserError(f"invalid policies in {args.policies}:\n{error}") from None
+
+    webhook_url = args.webhook_url or env.get(PUBLIC_URL_ENV)
+    if not webhook_url:
+        raise SyncUserError(f"where should Zammad send webhooks? Give --webhook-url or set {PUBLIC_URL_ENV}")
+    if not webhook_url.startswith(("http://", "https://")):
+        raise SyncUserError(f"--webhook-url: expected an http(s) URL, got {webhook_url!r}")
+    token = _secret(env, WEBHOOK_TOKEN_ENV)
+    if not token:
+        raise SyncUserError(f"no webhook signing token: set {WEBHOOK_TOKEN_ENV} or {WEBHOOK_TOKEN_ENV}_FILE")
+
+    if args.zammad_url:
+        env["ZAMMAD_URL"] = args.zammad_url
+    try:
+        settings = ZammadSettings.load(env)
+    except ZammadConfigError as error:
+        raise SyncUserError(str(error)) from None
+    client = ZammadClient.from_settings(settings)
+
+    try:
+        plan = plan_sync(policies, client, endpoint=webhook_endpoint(webhook_url), signature_token=token)
+        if args.dry_run:
+            print(plan.render(dry_run=True))
+        else:
+            print(apply_plan(plan, client, log=None).render())
+    except ZammadAuthError as error:
+        raise SyncUserError(f"Zammad at {settings.url} refused the token ({error.status} {error.message}); "
+                            "check ZAMMAD_TOKEN / ZAMMAD_TOKEN_FILE (an admin's token is needed)") from None
+    except ZammadUnavailable as error:
+        raise SyncUserError(f"cannot reach Zammad at {settings.url}: {error.message}") from None
+    except ZammadError as error:
+        done = getattr(error, "sync_done", [])
+        for line in done:
+            print(line)
+        raise SyncUserError(f"Zammad refused a change: {error}"
+                            + (f" (after {len(done)} change{'s' if len(done) != 1 else ''}, listed above)"
+                               if done else "")) from None
+    sys.stdout.flush()
+    if plan.errors:
+        print(f"policydesk sync: {len(plan.errors)} object{'s' if len(plan.errors) != 1 else ''} could not be "
+              "synced (see the errors above)", file=sys.stderr)
+        return 1
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="policydesk")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    add_sync_command(sub)
+    return parser
+
+
+def run(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None) -> int:
+    """Parse ``argv`` (``["sync", ...]``) and run the command; returns the exit code."""
+    args = build_parser().parse_args(argv)
+    return cmd_sync(args, environ)
+
+
+if __name__ == "__main__":
+    sys.exit(run())

@@ -107,7 +107,8 @@ def _sync(args: argparse.Namespace, env: dict[str, str]) -> int:
         raise SyncUserError(f"Zammad at {settings.url} refused the token ({error.status} {error.message}); "
                             "check ZAMMAD_TOKEN / ZAMMAD_TOKEN_FILE (an admin's token is needed)") from None
     except ZammadUnavailable as error:
-        raise SyncUserError(f"cannot reach Zammad at {settings.url}: {error.message}") from None
+        reason = "connection refused" if "Connection refused" in error.message else error.message
+        raise SyncUserError(f"cannot reach Zammad at {settings.url}: {reason}") from None
     except ZammadError as error:
         done = getattr(error, "sync_done", [])
         for line in done:

@@ -48,6 +48,9 @@ RESOURCES = {"attribute": "object_manager_attributes", "calendar": "calendars", 
 
 # --------------------------------------------------------------------------- values
 
+#: Fields whose values are never printed.
+SECRET_FIELDS = frozenset({"signature_token"})
+
 
 def show(value: Any) -> str:
     """A value as the plan prints it (compact JSON; references by name)."""
@@ -89,6 +92,8 @@ class Change:
     new: Any
 
     def __str__(self) -> str:
+        if self.path in SECRET_FIELDS:
+            return f"{self.path} (hidden) -> (hidden, from the environment)"
         return f"{self.path} {show(self.old)} -> {show(self.new)}"
 
 

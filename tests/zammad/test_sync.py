@@ -192,6 +192,11 @@ def test_a_removed_calendar_and_its_slas_are_deleted(zammad: Any, capsys: Any, t
         'deleted sla "policydesk 20 enterprise sms"', 'deleted sla "policydesk 20 plus sms"',
         'deleted sla "policydesk 20 pro sms"', 'deleted calendar "policydesk: sms"']
     assert all(w.method == "DELETE" for w in writes(zammad)[before:])
+
+    code, out, err = sync(zammad, capsys, "--dry-run", POLICYDESK_ZAMMAD_WEBHOOK_TOKEN="rotated-secret")
+    assert out.strip().splitlines()[0] == ('update webhook "policydesk": signature_token (hidden) -> '
+                                           '(hidden, from the environment)')
+    assert WEBHOOK_TOKEN not in out and "rotated-secret" not in out
     assert zammad.state.by_name("calendars", "policydesk: sms") is None
     assert not [s for s in zammad.state.all("slas") if s["name"].endswith(" sms")]
     assert zammad.state.by_name("calendars", "policydesk: phone") is not None

@@ -44,8 +44,10 @@ TICKET_ATTRIBUTES = (TICKET_PLAN, TICKET_FIRST_RESPONSE_DUE, TICKET_FINGERPRINT,
 
 # --------------------------------------------------------------------------- tags
 
-#: Tags with these prefixes belong to policydesk: it removes them when no longer wanted.
-OWNED_TAG_PREFIXES = ("plan:", "hours:", "sla:", "vip:")
+#: Tags with these prefixes belong to policydesk's decision: it removes them when no longer
+#: wanted. (``vip:verified`` / ``vip:mismatch`` are written by the VIP check,
+#: `integrations.vip.check_vip_entry`, not by a decision, so the decision diff leaves them.)
+OWNED_TAG_PREFIXES = ("plan:", "hours:", "sla:")
 #: Single tags that belong to policydesk.
 OWNED_TAGS = frozenset({"emergency", "out-of-scope"})
 

@@ -1,0 +1,262 @@
+"""The billing webhook's decision: validate, deduplicate, decide, record, enqueue.
+
+`BillingReceiver` is the ``BillingHandler`` `integrations.service.app.WebhookService`
+calls with a verified (signed, fresh, JSON object) event. It answers at once:
+
+* ``422 {"error": "$.path: message"}`` -- the event breaks the contract (schema, unknown
+  plan, impossible date, a commitment shorter than the plan's minimum). Nothing stored.
+* ``201`` (a first subscription) / ``200`` ``{"status": "applied", ...}`` -- recorded; the
+  Zammad side (organization attributes, open tickets re-evaluated) is queued.
+* ``409 {"status": "refused", "reason": ...}`` -- the contract forbids it (a downgrade, a
+  cancellation inside the commitment). Recorded in the audit; nothing changes.
+* ``200 {"status": "duplicate"}`` -- this event id was applied before; a refused event id
+  answers its 409 again.
+
+The event (``store.receive``), the subscription, the account managers, the VIP-code hash
+and the audit record are written in one transaction: all or nothing.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+from functools import lru_cache
+from typing import Any, Callable, Mapping
+
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import ValidationError
+
+from integrations.billing import SCHEMA_PATH, audit_subject, org_ref_for
+from integrations.billing.rules import ChangeRequest, Current, Ruling, add_months, commitment_problem, decide
+from integrations.store import Store
+from integrations.vip import issue_vip_code
+from plugin.model import Policies
+
+log = logging.getLogger("policydesk.billing")
+
+__all__ = ["BillingReceiver", "EventError", "OUTCOME_HEADER", "parse_event", "validate_event"]
+
+#: Job header telling the queued Zammad side whether the event was applied or refused.
+OUTCOME_HEADER = "Policydesk-Billing-Outcome"
+ORG_REF_HEADER = "Policydesk-Org-Ref"
+#: Audit kinds.
+APPLIED, REFUSED = "billing.applied", "billing.refused"
+
+
+class EventError(Exception):
+    """The event breaks the contract: a JSON path and what is wrong there (a 422)."""
+
+    def __init__(self, path: str, message: str) -> None:
+        super().__init__(f"{path}: {message}")
+        self.path = path
+        self.message = message
+
+
+@lru_cache(maxsize=1)
+def _validator() -> Draft202012Validator:
+    schema = json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
+    Draft202012Validator.check_schema(schema)
+    return Draft202012Validator(schema)
+
+
+def _json_path(parts: Any) -> str:
+    out = "$"
+    for part in parts:
+        out += f"[{part}]" if isinstance(part, int) else f".{part}"
+    return out
+
+
+def _where(error: ValidationError) -> str:
+    """The JSON path of the problem; for a missing field, the path of that field."""
+    parts = list(error.absolute_path)
+    if error.validator == "required" and isinstance(error.instance, dict):
+        missing = [name for name in error.validator_value if name not in error.instance]
+        if missing:
+            parts.append(missing[0])
+    return _json_path(parts)
+
+
+def _message(error: ValidationError) -> str:
+    if error.validator == "required":
+        return "required field is missing"
+    if error.validator == "not" and "subscription" in error.absolute_path and isinstance(error.instance, dict):
+        if "effective" in error.instance and not {"start", "commitment", "billing_period"} & set(error.instance):
+            return '"effective" is only for subscription.cancelled'
+        return 'a cancellation has no "start", "commitment" or "billing_period" (give "effective" instead)'
+    if error.validator == "additionalProperties":
+        return error.message.replace("Additional properties are not allowed", "unknown field(s)")
+    if error.validator == "pattern" and error.schema.get("format") == "date":
+        return f"expected a date YYYY-MM-DD, got {error.instance!r}"
+    if error.validator == "pattern" and error.schema.get("format") == "date-time":
+        return f"expected an RFC 3339 date-time with an offset (2026-01-05T08:12:44Z), got {error.instance!r}"
+    if error.validator in ("minProperties", "maxProperties") and "commitment" in error.absolute_path:
+        return 'give exactly one of "months" and "end"'
+    return error.message
+
+
+def validate_event(event: Mapping[str, Any]) -> None:
+    """Raise `EventError` for the first schema violation (deepest path first)."""
+    errors = sorted(_validator().iter_errors(event), key=lambda e: (-len(e.absolute_path), list(map(str, e.absolute_path))))
+    if errors:
+        first = errors[0]
+        raise EventError(_where(first), _message(first))
+
+
+def _date(value: str, path: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        raise EventError(path, f"{value!r} is not a real date (YYYY-MM-DD)") from None
+
+
+def _instant(value: str, path: str) -> dt.datetime:
+    try:
+        parsed = dt.datetime.fromisoformat(value.replace("z", "Z").replace("Z", "+00:00"))
+    except ValueError:
+        raise EventError(path, f"{value!r} is not a real date-time") from None
+    if parsed.tzinfo is None:
+        raise EventError(path, "a date-time needs an offset (Z or +01:00)")
+    return parsed
+
+
+def parse_event(policies: Policies, event: Mapping[str, Any]) -> tuple[str, ChangeRequest]:
+    """Validate ``event`` (schema, then what the schema cannot check) and return its
+    organization reference and request. Raises `EventError`."""
+    validate_event(event)
+    occurred = _instant(event["occurred_at"], "$.occurred_at")
+    org = event["organization"]
+    sub = event["subscription"]
+    plan = sub.get("plan")
+    if plan is not None and plan not in policies.plans:
+        known = ", ".join(sorted(policies.plans, key=lambda p: policies.plans[p].rank))
+        raise EventError("$.subscription.plan", f"unknown plan {plan!r}; expected one of {known}")
+    kind = event["type"]
+    if kind == "subscription.cancelled":
+        effective = _date(sub["effective"], "$.subscription.effective") if "effective" in sub else occurred.date()
+        return org_ref_for(org["zammad_organization_id"]), ChangeRequest(kind, plan, effective)
+    start = _date(sub["start"], "$.subscription.start")
+    commitment = sub["commitment"]
+    months = commitment.get("months")
+    if "end" in commitment:
+        end = _date(commitment["end"], "$.subscription.commitment.end")
+        where = "$.subscription.commitment.end"
+    else:
+        end = add_months(start, months)
+        where = "$.subscription.commitment.months"
+    problem = commitment_problem(policies, plan, start, end, months)
+    if problem:
+        raise EventError(where, problem)
+    return org_ref_for(org["zammad_organization_id"]), ChangeRequest(
+        kind, plan, start, commitment_end=end, billing_period=sub.get("billing_period"))
+
+
+def _utc_midnight(day: dt.date | None) -> dt.datetime | None:
+    return None if day is None else dt.datetime.combine(day, dt.time(), dt.timezone.utc)
+
+
+class BillingReceiver:
+    """The ``BillingHandler``: ``receiver(event, body, now) -> (status, json body)``.
+
+    ``policies`` is a callable so that a policy reload takes effect on the next event.
+    """
+
+    def __init__(self, store: Store, policies: Callable[[], Policies]) -> None:
+        self.store = store
+        self.policies = policies
+
+    def __call__(self, event: Mapping[str, Any], body: bytes, now: dt.datetime) -> tuple[int, dict[str, Any]]:
+        policies = self.policies()
+        try:
+            org_ref, request = parse_event(policies, event)
+        except EventError as error:
+            log.warning("billing event rejected: %s", error)
+            return 422, {"error": str(error), "path": error.path}
+        event_id = str(event["id"])
+        store = self.store
+        with store.atomic():
+            _serialise(store, f"billing:{org_ref}")
+            current = store.get_subscription(org_ref)
+            ruling = decide(policies, _current(current), request)
+            headers = {OUTCOME_HEADER: "applied" if ruling.allowed else "refused", ORG_REF_HEADER: org_ref}
+            received = store.receive("billing", event_id, body, headers, now)
+            if not received.new:
+                return self._duplicate(org_ref, event_id)
+            record = {
+                "event_id": event_id,
+                "type": request.type,
+                "billing_account": event["organization"]["billing_account"],
+                "zammad_organization_id": event["organization"]["zammad_organization_id"],
+                "from_plan": current.plan if current else policies.default_plan,
+                "requested_plan": request.plan,
+                "kind": ruling.kind,
+                "reason": ruling.reason,
+            }
+            if not ruling.allowed:
+                store.audit(REFUSED, audit_subject(org_ref), record, now)
+                log.info("billing event %s for organization %s refused: %s", event_id, org_ref, ruling.reason)
+                return 409, {"status": "refused", "reason": ruling.reason}
+            response = self._apply(policies, org_ref, current, request, ruling, now)
+            record.update({k: v for k, v in response.items() if k != "vip_code"})
+            record["vip_code_issued"] = "vip_code" in response
+            store.audit(APPLIED, audit_subject(org_ref), record, now)
+        log.info("billing event %s for organization %s applied: %s", event_id, org_ref, ruling.reason)
+        return (201 if current is None else 200), response
+
+    def _apply(self, policies: Policies, org_ref: str, current: Any, request: ChangeRequest, ruling: Ruling,
+               now: dt.datetime) -> dict[str, Any]:
+        store = self.store
+        started = current.started_at if current is not None and ruling.kind in ("unchanged", "renewal") else (
+            _utc_midnight(request.effective))
+        store.put_subscription(org_ref, plan=ruling.plan, started_at=started,
+                               commitment_end=_utc_midnight(ruling.commitment_end),
+                               billing_period=ruling.billing_period, now=now)
+        plan = policies.plans[ruling.plan]
+        for role in store.managers_of(org_ref):
+            if role not in plan.account_manager_roles:
+                store.unassign_manager(org_ref, role)  # the plan no longer includes the role
+        managers: dict[str, str] = {}
+        unassigned: list[str] = []
+        for role in plan.account_manager_roles:
+            spec = policies.roles.get(role)
+            pool = spec.pool if spec is not None else ()
+            person = store.assign_least_loaded(org_ref, role, pool, spec.capacity if spec else None, now)
+            if person is None:
+                unassigned.append(role)
+                log.warning("organization %s: no %s available (pool empty or at capacity)", org_ref, role)
+            else:
+                managers[role] = person
+        response: dict[str, Any] = {
+            "status": "applied",
+            "change": ruling.kind,
+            "plan": ruling.plan,
+            "commitment_end": ruling.commitment_end.isoformat() if ruling.commitment_end else None,
+            "account_managers": managers,
+            "unassigned_roles": unassigned,
+        }
+        if plan.vip_code:
+            code = issue_vip_code(store, org_ref, now)
+            if code is not None:
+                response["vip_code"] = code
+        return response
+
+    def _duplicate(self, org_ref: str, event_id: str) -> tuple[int, dict[str, Any]]:
+        for entry in self.store.audit_log(subject=audit_subject(org_ref), kind=REFUSED, limit=1000):
+            if entry.data.get("event_id") == event_id:
+                return 409, {"status": "refused", "reason": entry.data.get("reason"), "duplicate": True}
+        return 200, {"status": "duplicate"}
+
+
+def _current(subscription: Any) -> Current | None:
+    if subscription is None:
+        return None
+    end = subscription.commitment_end
+    return Current(subscription.plan, end.date() if end is not None else None, subscription.billing_period)
+
+
+def _serialise(store: Store, key: str) -> None:
+    """Serialise concurrent events for one organization (inside ``atomic``), when the store
+    offers it. SQLite's write transactions are serialised already."""
+    lock = getattr(store, "lock", None)
+    if callable(lock):
+        lock(key)

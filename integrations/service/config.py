@@ -9,6 +9,8 @@
 | ``POLICYDESK_BILLING_SECRET`` / ``_FILE`` | required | billing webhook signing secret |
 | ``POLICYDESK_WORKERS`` | ``2`` | background worker threads per process |
 | ``POLICYDESK_MAX_BODY`` | ``1048576`` | largest accepted webhook body, bytes |
+| ``POLICYDESK_RETRY_BASE`` | ``2`` | first retry delay of a failed job, seconds (doubles each time) |
+| ``POLICYDESK_MAX_ATTEMPTS`` | ``8`` | attempts before a failing job is parked |
 | ``ZAMMAD_URL``, ``ZAMMAD_TOKEN`` / ``_FILE`` | required | see `integrations.zammad.adapter.ZammadSettings` |
 """
 
@@ -48,6 +50,16 @@ def _int(env: Mapping[str, str], name: str, default: int) -> int:
     return int(raw)
 
 
+def _float(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = env.get(name, "")
+    if not raw:
+        return default
+    try:
+        return float(raw)
+    except ValueError:
+        raise ConfigError(f"{name}: expected a number of seconds, got {raw!r}") from None
+
+
 @dataclass(frozen=True)
 class ServiceConfig:
     store_url: str
@@ -58,6 +70,8 @@ class ServiceConfig:
     billing_secret: str = field(repr=False)
     workers: int = 2
     max_body_bytes: int = 1 << 20
+    retry_base_seconds: float = 2.0
+    max_attempts: int = 8
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, policies: str | None = None) -> "ServiceConfig":
@@ -77,4 +91,6 @@ class ServiceConfig:
             billing_secret=secret(env, "POLICYDESK_BILLING_SECRET"),
             workers=max(1, _int(env, "POLICYDESK_WORKERS", 2)),
             max_body_bytes=_int(env, "POLICYDESK_MAX_BODY", 1 << 20),
+            retry_base_seconds=_float(env, "POLICYDESK_RETRY_BASE", 2.0),
+            max_attempts=max(1, _int(env, "POLICYDESK_MAX_ATTEMPTS", 8)),
         )

@@ -52,7 +52,8 @@ class Service:
         app = WebhookService(store, ServiceSecrets(config.zammad_webhook_token, config.billing_secret), metrics,
                              billing=billing, max_body_bytes=config.max_body_bytes)
         app.routes[("GET", "/healthz")] = _health_with_policies(app.healthz, holder)
-        service = cls(config, store, holder, adapter, metrics, processor, app, backoff or Backoff())
+        backoff = backoff or Backoff(base_seconds=config.retry_base_seconds, max_attempts=config.max_attempts)
+        service = cls(config, store, holder, adapter, metrics, processor, app, backoff)
         service.scheduler = _scheduler(service)
         return service
 

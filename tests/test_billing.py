@@ -444,3 +444,19 @@ def test_zammad_side_writes_organization_and_moves_deadline(zammad, store, bundl
     assert call(receiver, event("subscription.plan_changed", id="down", plan="plus", org=org["id"]))[0] == 409
     assert [processor(job, now) for job in store.claim("w", now, limit=10)] == ["skipped: refused"]
     assert adapter.client.organizations.find(org["id"])["support_plan"] == "pro"
+
+
+# --------------------------------------------------------------------------- the documented worked example
+
+
+def test_docs_worked_example_signature_verifies() -> None:
+    import re
+
+    from integrations.signing import verify_billing
+
+    doc = (Path(__file__).resolve().parent.parent / "docs" / "billing.md").read_text()
+    body = re.search(r"^(\{\"id\":\"evt-1\".*\})$", doc, re.M).group(1).encode()
+    header = re.search(r"^Policydesk-Signature: (t=1767600764,v1=[0-9a-f]{64})$", doc, re.M).group(1)
+    assert verify_billing(body, header, "whsec_test_123", now=1767600764 + 10) == 1767600764
+    assert BillingReceiver  # the example is a valid event too
+    validate_event(json.loads(body))

@@ -458,5 +458,4 @@ def test_docs_worked_example_signature_verifies() -> None:
     body = re.search(r"^(\{\"id\":\"evt-1\".*\})$", doc, re.M).group(1).encode()
     header = re.search(r"^Policydesk-Signature: (t=1767600764,v1=[0-9a-f]{64})$", doc, re.M).group(1)
     assert verify_billing(body, header, "whsec_test_123", now=1767600764 + 10) == 1767600764
-    assert BillingReceiver  # the example is a valid event too
-    validate_event(json.loads(body))
+    validate_event(json.loads(body))  # the example is a valid event too

@@ -23,6 +23,8 @@ from typing import Any
 from integrations.billing import audit_subject, org_ref_for
 from integrations.store import Store
 
+from integrations.zammad.mapping import TICKET_VIP_CODE  # the attribute agents type the code into
+
 log = logging.getLogger("policydesk.vip")
 
 __all__ = [
@@ -41,8 +43,6 @@ __all__ = [
 
 #: Digits in a VIP code.
 CODE_DIGITS = 8
-#: The ticket attribute an agent enters the caller's code into (created by ``sync``).
-TICKET_VIP_CODE = "policydesk_vip_code"
 TAG_VERIFIED = "vip:verified"
 TAG_MISMATCH = "vip:mismatch"
 #: scrypt parameters (RFC 7914): about 16 MiB and a few tens of milliseconds per hash.

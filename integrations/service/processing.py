@@ -13,6 +13,7 @@ from typing import Any, Callable, Mapping
 
 from integrations.service.worker import PermanentError
 from integrations.store import Job, Store
+from integrations.vip import check_vip_entry
 from integrations.zammad.adapter import ZammadAdapter
 from integrations.zammad.errors import ZammadNotFound, ZammadValidationError
 from integrations.zammad.mapping import parse_instant
@@ -64,12 +65,13 @@ class Processor:
         if not isinstance(ticket_record, dict) or "id" not in ticket_record:
             raise PermanentError("event has no ticket id")
         if self.adapter.is_own_change(payload):
-            return "skipped: caused by policydesk's own update"
+            return "skipped: own update"
         return self.reconcile_ticket(int(ticket_record["id"]), now, trigger=job.headers.get("X-Zammad-Trigger", ""))
 
     def reconcile_ticket(self, ticket_id: int, now: dt.datetime, trigger: str = "") -> str:
         """Evaluate one ticket as it is in Zammad now, write what differs, reset its timers."""
         ticket, organization, state = self.adapter.load_context(ticket_id)
+        check_vip_entry(self.adapter, self.store, ticket_id, state, now)  # clears an entered code first
         ticket = self._with_pauses(ticket_id, ticket, state.record, now)
         decision = self.engine().evaluate(ticket, organization, now)
         self._check_zammad_sla(ticket_id, state.record, decision, trigger)

@@ -40,7 +40,10 @@ TICKET_FINGERPRINT = "policydesk_fingerprint"
 #: Ticket attributes policydesk reads (filled by agents or the customer form).
 TICKET_CATEGORY = "policydesk_category"
 TICKET_EMERGENCY = "policydesk_emergency"
-TICKET_ATTRIBUTES = (TICKET_PLAN, TICKET_FIRST_RESPONSE_DUE, TICKET_FINGERPRINT, TICKET_CATEGORY, TICKET_EMERGENCY)
+#: Where an agent types the VIP code a caller gives; policydesk checks and clears it.
+TICKET_VIP_CODE = "policydesk_vip_code"
+TICKET_ATTRIBUTES = (TICKET_PLAN, TICKET_FIRST_RESPONSE_DUE, TICKET_FINGERPRINT, TICKET_CATEGORY, TICKET_EMERGENCY,
+                     TICKET_VIP_CODE)
 
 # --------------------------------------------------------------------------- tags
 

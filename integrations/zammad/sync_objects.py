@@ -169,7 +169,7 @@ def wanted_attributes(policies: Policies) -> list[Wanted]:
 
 
 #: mapping.py names no VIP-code attribute yet; the name is defined here until it does.
-TICKET_VIP_CODE = getattr(mapping, "TICKET_VIP_CODE", "policydesk_vip_code")
+TICKET_VIP_CODE = mapping.TICKET_VIP_CODE
 
 
 # --------------------------------------------------------------------------- calendars

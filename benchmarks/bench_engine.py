@@ -1,0 +1,144 @@
+"""Decisions per second of `Engine.evaluate` on one core, with every built-in hook.
+
+The mix is a realistic day of a helpdesk: tickets on every plan (standard-heavy, as in a
+real customer base), on every channel the policies know, arriving at any minute of the
+year (in and out of opening hours, weekends), some asking for 24/7 emergency handling
+(in scope or not, in French, English or German), some out of scope (webmastering,
+third-party applications), some already answered, some paused in a pending state, and
+``now`` anywhere from the arrival to three days later (escalation steps due or not).
+
+Target: 50,000 decisions a second on one core.  ``--profile`` prints the cProfile
+hot spots (``python -m benchmarks.bench_engine --profile``).
+"""
+
+from __future__ import annotations
+
+import cProfile
+import datetime as dt
+import pstats
+import random
+import sys
+import time
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from plugin.engine import Engine
+from plugin.manager import get_plugin_manager
+from plugin.model import Organization, Ticket
+from plugin.policy import load_policies
+
+POLICIES = Path(__file__).resolve().parent.parent / "policies"
+ZURICH = ZoneInfo("Europe/Zurich")
+SEED = 20261127
+N_REQUESTS = 5000
+TARGET_PER_SECOND = 50_000
+MIN_SECONDS = 2.0
+
+PLANS = [("standard", 40), ("plus", 25), ("pro", 20), ("enterprise", 10), (None, 5)]  # None: not set
+CHANNELS = [("email", 45), ("phone", 20), ("web", 25), ("chat", 5), ("twitter", 3), ("fax", 2)]
+CATEGORIES = [("infrastructure", 20), ("hosting", 15), ("email", 15), ("domain", 10), ("storage", 5),
+              ("billing", 10), ("third-party-application", 5), ("webmastering", 5), ("other", 10), (None, 5)]
+LANGUAGES = [("en", 40), ("fr", 30), ("de", 25), (None, 5)]
+MANAGERS = {
+    "pro": {"account_manager": "ana.keller@provider.example"},
+    "enterprise": {"account_manager": "marc.dubois@provider.example",
+                   "technical_account_manager": "tom.meier@provider.example"},
+}
+
+
+def _pick(rng: random.Random, weighted: list[tuple[object, int]]) -> object:
+    values, weights = zip(*weighted)
+    return rng.choices(values, weights)[0]
+
+
+def requests_mix(n: int = N_REQUESTS, seed: int = SEED) -> list[tuple[Ticket, Organization, dt.datetime]]:
+    rng = random.Random(seed)
+    t0 = dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)
+    mix = []
+    for i in range(n):
+        plan = _pick(rng, PLANS)
+        created = (t0 + dt.timedelta(minutes=rng.randrange(365 * 1440))).astimezone(ZURICH)
+        now = created + dt.timedelta(minutes=rng.choice([0, 5, 30, 90, 240, 600, 1440, 4320]))
+        state, first_response, paused = "new", None, ()
+        roll = rng.random()
+        if roll < 0.15:
+            state, first_response = "open", created + dt.timedelta(minutes=rng.randrange(1, 120))
+        elif roll < 0.25:
+            start = created + dt.timedelta(minutes=rng.randrange(1, 60))
+            state, paused = "pending reminder", ((start, None),)
+        elif roll < 0.30:
+            start = created + dt.timedelta(minutes=10)
+            paused = ((start, start + dt.timedelta(minutes=rng.randrange(5, 300))),)
+            state = "open"
+        ticket = Ticket(
+            id=i,
+            channel=_pick(rng, CHANNELS),
+            created_at=created,
+            category=_pick(rng, CATEGORIES),
+            language=_pick(rng, LANGUAGES),
+            emergency_requested=rng.random() < 0.15,
+            state=state,
+            first_response_at=first_response,
+            tags=frozenset(rng.sample(["vip", "plan:pro", "sla:warning", "customer-waiting"], rng.randrange(3))),
+            priority=rng.choice([None, "1 low", "2 normal", "3 high"]),
+            paused=paused,
+        )
+        org = Organization(id=rng.randrange(1, 500), name="Org", plan=plan,
+                           account_managers=MANAGERS.get(plan or "", {}), partner=plan == "plus" and rng.random() < 0.2)
+        mix.append((ticket, org, max(now, created)))
+    return mix
+
+
+def measure(engine: Engine, mix: list[tuple[Ticket, Organization, dt.datetime]]) -> tuple[float, float]:
+    """Best decisions/second over rounds through the whole mix, at least MIN_SECONDS; and the median."""
+    evaluate = engine.evaluate
+    for ticket, org, now in mix[:500]:  # warm caches (calendar indexes) as a running service has them
+        evaluate(ticket, org, now)
+    rates = []
+    started = time.perf_counter()
+    while time.perf_counter() - started < MIN_SECONDS or len(rates) < 3:
+        t = time.perf_counter()
+        for ticket, org, now in mix:
+            evaluate(ticket, org, now)
+        rates.append(len(mix) / (time.perf_counter() - t))
+    rates.sort()
+    return rates[-1], rates[len(rates) // 2]
+
+
+def profile(engine: Engine, mix: list[tuple[Ticket, Organization, dt.datetime]], top: int = 25) -> str:
+    profiler = cProfile.Profile()
+    profiler.enable()
+    for ticket, org, now in mix:
+        engine.evaluate(ticket, org, now)
+    profiler.disable()
+    import io
+
+    out = io.StringIO()
+    pstats.Stats(profiler, stream=out).sort_stats("tottime").print_stats(top)
+    return out.getvalue()
+
+
+def main(argv: list[str] | None = None) -> str:
+    argv = sys.argv[1:] if argv is None else argv
+    policies = load_policies(POLICIES)
+    engine = Engine(policies, get_plugin_manager())
+    mix = requests_mix()
+    plugins = sorted(name for name, _ in get_plugin_manager().list_name_plugin())
+    best, median = measure(engine, mix)
+    verdict = "met" if best >= TARGET_PER_SECOND else f"MISSED ({best / TARGET_PER_SECOND:.0%} of target)"
+    lines = [
+        f"plugins: {', '.join(plugins)}",
+        f"mix: {len(mix)} requests (plans, channels, categories, languages, emergencies, paused, answered)",
+        "",
+        "| benchmark | best | median | per decision | target |",
+        "|---|---:|---:|---:|---|",
+        f"| Engine.evaluate, one core | {best:,.0f}/s | {median:,.0f}/s | {1e6 / best:.1f} µs"
+        f" | 50,000/s: {verdict} |",
+    ]
+    if "--profile" in argv:
+        lines += ["", profile(engine, mix)]
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    print(main())

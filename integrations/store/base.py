@@ -409,6 +409,46 @@ class Store(abc.ABC):
         """Atomically mark held notifications due at ``now`` released and return them
         (by release time, then id). Each is returned once, even with several callers."""
 
+    def next_release(self) -> dt.datetime | None:
+        """When the earliest held, unreleased notification is due, or ``None``.
+
+        (Not abstract, so other implementations keep working; the SQL store answers it
+        from the ``held_due`` index.)
+        """
+        return None
+
+    # -- batched enqueueing -------------------------------------------------------
+
+    def receive_many(
+        self,
+        source: str,
+        deliveries: Sequence[tuple[str, bytes, Mapping[str, str]]],
+        now: dt.datetime,
+    ) -> list[ReceiveResult]:
+        """:meth:`receive` for many ``(delivery_id, body, headers)`` of one source, in
+        order, in one transaction (joins an :meth:`atomic` block).
+
+        Same idempotency as :meth:`receive`: a known (source, delivery id) enqueues
+        nothing and gives ``new=False``. The SQL store does it in a few statements per
+        few hundred deliveries; this default calls :meth:`receive` for each.
+        """
+        with self.atomic():
+            return [self.receive(source, d, body, headers, now) for d, body, headers in deliveries]
+
+    # -- pending periods (the SLA clock pauses) -------------------------------------
+
+    def pending_periods(
+        self, ticket_id: str, pending: bool, now: dt.datetime
+    ) -> list[tuple[dt.datetime, dt.datetime | None]]:
+        """Record whether the ticket is in a pending state at ``now``; return every
+        pending period of the ticket, oldest first (``(start, None)`` for an open one).
+
+        ``pending=True`` opens a period at ``now`` unless one is open; ``pending=False``
+        closes the open one at ``now`` (never before its start). Idempotent: calling it
+        again with the same ``pending`` changes nothing. Safe with several instances.
+        """
+        raise NotImplementedError
+
     # -- scheduler leadership -----------------------------------------------------
 
     @abc.abstractmethod

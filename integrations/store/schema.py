@@ -139,9 +139,24 @@ _V1 = [
     "CREATE INDEX held_released ON held_notifications (released_at) WHERE released_at IS NOT NULL",
 ]
 
+_V2 = [
+    # Pending periods of a ticket (Zammad's pending states pause the SLA clock): one row
+    # per period, at most one open (``ended_at IS NULL``) per ticket.
+    """
+    CREATE TABLE pending_periods (
+        id         {id},
+        ticket_id  TEXT NOT NULL,
+        started_at {ts} NOT NULL,
+        ended_at   {ts}
+    )""",
+    "CREATE INDEX pending_periods_ticket ON pending_periods (ticket_id, started_at, id)",
+    "CREATE UNIQUE INDEX pending_periods_open ON pending_periods (ticket_id) WHERE ended_at IS NULL",
+]
+
 #: ``(version, description, statements)``, in order. Append only.
 MIGRATIONS: list[tuple[int, str, list[str]]] = [
     (1, "events, jobs, timers, audit, subscriptions, managers, VIP codes, notifications", _V1),
+    (2, "pending periods (the SLA clock pauses in Zammad's pending states)", _V2),
 ]
 
 #: The version this code expects.
@@ -158,6 +173,7 @@ TABLES = (
     "account_managers",
     "vip_codes",
     "held_notifications",
+    "pending_periods",
 )
 
 

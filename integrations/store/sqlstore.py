@@ -700,6 +700,102 @@ class SQLStore(Store):
         held.sort(key=lambda n: (n.release_at, n.id))
         return held
 
+    def next_release(self) -> dt.datetime | None:
+        with self._tx(write=False) as tx:
+            rows = tx.execute(
+                "SELECT MIN(release_at) FROM held_notifications WHERE released_at IS NULL"
+            )
+            return self._ots(rows[0][0])
+
+    # -- batched enqueueing --------------------------------------------------------
+
+    #: Deliveries per multi-row INSERT (SQLite allows 999 parameters in old builds).
+    RECEIVE_CHUNK: ClassVar[int] = 150
+
+    def receive_many(
+        self,
+        source: str,
+        deliveries: Sequence[tuple[str, bytes, Mapping[str, str]]],
+        now: dt.datetime,
+    ) -> list[ReceiveResult]:
+        at = self._ts(utc(now))
+        results: dict[str, ReceiveResult] = {}
+        with self._tx() as tx:
+            for chunk in iter_chunks(list(deliveries), self.RECEIVE_CHUNK):
+                wanted = list(dict.fromkeys(d for d, _b, _h in chunk if d not in results))
+                if not wanted:
+                    continue
+                first = {d: (b, h) for d, b, h in reversed(chunk)}  # first occurrence wins
+                params: list[Any] = []
+                for d in wanted:
+                    body, headers = first[d]
+                    params += [source, d, bytes(body), self._json(dict(headers)), at]
+                rows = tx.execute(
+                    "INSERT INTO events (source, delivery_id, body, headers, received_at) VALUES "
+                    + ", ".join(["(?, ?, ?, ?, ?)"] * len(wanted))
+                    + " ON CONFLICT (source, delivery_id) DO NOTHING RETURNING id, delivery_id",
+                    params,
+                )
+                new = {str(d): int(i) for i, d in rows}
+                old = [d for d in wanted if d not in new]
+                if old:
+                    marks = ", ".join("?" * len(old))
+                    for i, d in tx.execute(
+                        f"SELECT id, delivery_id FROM events WHERE source = ? AND delivery_id IN ({marks})",
+                        (source, *old),
+                    ):
+                        results[str(d)] = ReceiveResult(new=False, event_id=int(i))
+                if new:
+                    event_ids = list(new.values())
+                    jobs = tx.execute(
+                        "INSERT INTO jobs (event_id, state, not_before, created_at, updated_at) VALUES "
+                        + ", ".join(["(?, 'pending', ?, ?, ?)"] * len(event_ids))
+                        + " RETURNING id, event_id",
+                        [p for e in event_ids for p in (e, at, at, at)],
+                    )
+                    job_of = {int(e): int(j) for j, e in jobs}
+                    for d, e in new.items():
+                        results[d] = ReceiveResult(new=True, event_id=e, job_id=job_of[e])
+        out: list[ReceiveResult] = []
+        seen: set[str] = set()
+        for d, _b, _h in deliveries:
+            r = results[d]
+            # A delivery id repeated within the call is a duplicate after its first time.
+            out.append(r if d not in seen else ReceiveResult(new=False, event_id=r.event_id))
+            seen.add(d)
+        return out
+
+    # -- pending periods -------------------------------------------------------------
+
+    def pending_periods(
+        self, ticket_id: str, pending: bool, now: dt.datetime
+    ) -> list[tuple[dt.datetime, dt.datetime | None]]:
+        now = utc(now)
+        at = self._ts(now)
+        with self._tx() as tx:
+            self._lock(tx, f"pending:{ticket_id}")
+            open_rows = tx.execute(
+                "SELECT id, started_at FROM pending_periods WHERE ticket_id = ? AND ended_at IS NULL",
+                (ticket_id,),
+            )
+            if pending and not open_rows:
+                tx.execute(
+                    "INSERT INTO pending_periods (ticket_id, started_at) VALUES (?, ?)",
+                    (ticket_id, at),
+                )
+            elif not pending and open_rows:
+                started = self._from_ts(open_rows[0][1])
+                tx.execute(
+                    "UPDATE pending_periods SET ended_at = ? WHERE id = ?",
+                    (self._ts(max(now, started)), open_rows[0][0]),
+                )
+            rows = tx.execute(
+                "SELECT started_at, ended_at FROM pending_periods WHERE ticket_id = ?"
+                " ORDER BY started_at, id",
+                (ticket_id,),
+            )
+        return [(self._from_ts(s), self._ots(e)) for s, e in rows]
+
     # -- housekeeping ------------------------------------------------------------
 
     def purge(self, before: dt.datetime) -> dict[str, int]:

@@ -1,0 +1,336 @@
+"""The escalation scheduler: fire due ladder steps once, notify, and send digests.
+
+How it works
+============
+
+* `integrations.service.processing.Processor.reconcile_ticket` keeps one timer per
+  escalation step of every open, unanswered ticket with a deadline
+  (``store.set_timers(ticket, "<plan>@<deadline>", steps)``); a first response or a
+  closed ticket clears them, a new deadline (plan upgrade, pending pause) replaces them.
+* `Scheduler.sweep` asks the store for what is due (``fire_due``: an index range scan
+  over unfired timers, so its cost follows what is due, never the number of open
+  tickets) and, **in the same transaction**, enqueues one durable job per fired step
+  (source ``"timer"``, delivery id ``"<ticket>:<deadline key>:<step>"``). A step is
+  therefore marked fired only together with the job that carries it out: if the process
+  dies, both or neither are on disk; if Zammad is down, the worker retries the job with
+  backoff. Firing is once-only even with several sweepers (``fire_due`` claims rows; the
+  delivery id is idempotent too).
+* The same sweep releases held notifications that are due and enqueues ONE digest job per
+  person (same transaction, so a released notification is never lost).
+* `timer_job` is the worker's handler for source ``"timer"``: for a step it reconciles the
+  ticket at that instant (the decision now carries the step's tags, priority and note),
+  then notifies the step's ``notify`` roles - unless the ticket was answered or closed
+  meanwhile. Inside a person's role calendar hours, or for a granted emergency, the
+  notification goes out at once; otherwise it is held until the role's digest tick
+  (croniter on ``role.digest`` in the calendar's zone, at or after the calendar's next
+  opening). For a digest it sends the person one message (`integrations.notify`).
+* `Scheduler.run` sweeps while this instance holds the ``"scheduler"`` leadership
+  (re-checked every loop) and sleeps until the earliest of: the next tick of
+  ``policies.escalation_sweep``, the earliest unfired timer (``store.next_due()``), the
+  earliest held notification (``store.next_release()``), and ``max_sleep`` (so a timer
+  set meanwhile by another thread or instance is seen within a few seconds).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from croniter import croniter
+
+from integrations.store import HeldNotification, Job, Store, Timer
+
+log = logging.getLogger("policydesk.scheduler")
+
+UTC = dt.timezone.utc
+#: Job source of fired steps and digests.
+SOURCE = "timer"
+#: The trigger name reconcile_ticket is given for a fired step (it appears in drift logs).
+TIMER_TRIGGER = "policydesk:escalation-timer"
+#: Ticket states in which nobody is notified (same as the Processor's).
+CLOSED_STATES = frozenset({"closed", "merged", "removed"})
+LEADERSHIP = "scheduler"
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class SweepResult:
+    """What one sweep did."""
+
+    #: The timers this sweep fired (each one is fired by exactly one sweep).
+    fired: tuple[Timer, ...] = ()
+    #: Jobs enqueued for fired steps (equal to ``len(fired)`` unless a delivery was known).
+    enqueued: int = 0
+    #: Held notifications released.
+    released: int = 0
+    #: Digest jobs enqueued (one per person with released notifications).
+    digests: int = 0
+    #: Store round trips of ``fire_due`` (one per batch): grows with what is due only.
+    batches: int = 0
+
+    def __bool__(self) -> bool:
+        return bool(self.fired or self.released)
+
+
+def step_delivery_id(timer: Timer) -> str:
+    return f"{timer.ticket_id}:{timer.deadline_key}:{timer.step}"
+
+
+def step_body(timer: Timer) -> bytes:
+    return json.dumps({
+        "kind": "step",
+        "ticket_id": timer.ticket_id,
+        "deadline_key": timer.deadline_key,
+        "step": timer.step,
+        "due_at": timer.due_at.isoformat(),
+    }, sort_keys=True).encode()
+
+
+def digest_time(role: Any, calendar: Any, now: dt.datetime) -> dt.datetime:
+    """When a notification held at ``now`` for ``role`` goes out: the first tick of the
+    role's digest schedule (croniter, in the calendar's zone) at or after the calendar's
+    next opening; the opening itself when the role has no digest schedule."""
+    opening = calendar.next_open(now)
+    if not getattr(role, "digest", None):
+        return opening
+    start = opening.astimezone(calendar.timezone) - dt.timedelta(microseconds=1)
+    return croniter(role.digest, start).get_next(dt.datetime).astimezone(UTC)
+
+
+class Scheduler:
+    """Fires due escalation steps and releases digests; see the module docstring.
+
+    :param policies_provider: returns the current `plugin.model.Policies` (reloads apply).
+    :param clock: the current time (tests pass a fake one).
+    :param notifier: used by `job_handler`; defaults to a `ZammadNotifier` on the
+        processor's adapter.
+    :param batch_size: timers fired (and jobs enqueued) per transaction.
+    :param max_sleep: longest sleep of `run` between two looks at the store.
+    """
+
+    def __init__(
+        self,
+        store: Store,
+        processor: Any,
+        policies_provider: Callable[[], Any],
+        metrics: Any,
+        clock: Callable[[], dt.datetime] = utcnow,
+        notifier: Any = None,
+        batch_size: int = 500,
+        max_sleep: float = 5.0,
+    ) -> None:
+        self.store = store
+        self.processor = processor
+        self.policies_provider = policies_provider
+        self.metrics = metrics
+        self.clock = clock
+        self.notifier = notifier
+        self.batch_size = batch_size
+        self.max_sleep = max_sleep
+        self.leading = False
+
+    def job_handler(self) -> Callable[[Job, dt.datetime], str]:
+        """The handler to register as ``processor.handlers["timer"]``."""
+        return timer_job(self.processor, self.store, self.metrics, self.policies_provider, self.notifier)
+
+    # ----------------------------------------------------------------- one sweep
+
+    def sweep(self, now: dt.datetime) -> SweepResult:
+        """Fire every step due at ``now`` and enqueue its job; release due held
+        notifications as one digest job per person. Safe to run concurrently."""
+        fired: list[Timer] = []
+        enqueued = batches = 0
+        while True:
+            with self.store.atomic():
+                batch = self.store.fire_due(now, limit=self.batch_size)
+                results = self.store.receive_many(
+                    SOURCE, [(step_delivery_id(t), step_body(t), {}) for t in batch], now
+                ) if batch else []
+            batches += 1
+            fired.extend(batch)
+            enqueued += sum(1 for r in results if r.new)
+            for timer in batch:
+                self.metrics.escalations.labels(step=timer.step).inc()
+            if len(batch) < self.batch_size:
+                break
+        if fired:
+            log.info("fired %d escalation step(s)", len(fired))
+        released, digests = self._release(now)
+        return SweepResult(tuple(fired), enqueued, released, digests, batches)
+
+    def _release(self, now: dt.datetime) -> tuple[int, int]:
+        released = digests = 0
+        while True:
+            with self.store.atomic():
+                held = self.store.release_notifications(now, limit=1000)
+                by_person: dict[str, list[HeldNotification]] = {}
+                for note in held:
+                    by_person.setdefault(note.person, []).append(note)
+                deliveries = []
+                for person, notes in by_person.items():
+                    digest_id = f"digest:{person}:{min(n.id for n in notes)}"
+                    body = {"kind": "digest", "person": person, "digest_id": digest_id,
+                            "items": [n.payload for n in notes]}
+                    deliveries.append((digest_id, json.dumps(body, sort_keys=True).encode(), {}))
+                if deliveries:
+                    self.store.receive_many(SOURCE, deliveries, now)
+            released += len(held)
+            digests += len(deliveries)
+            if len(held) < 1000:
+                return released, digests
+
+    # ----------------------------------------------------------------- the loop
+
+    def next_wake(self, now: dt.datetime) -> dt.datetime:
+        """The earliest of the next sweep tick, the next due timer and the next release."""
+        policies = self.policies_provider()
+        zone = _zone(getattr(policies, "default_timezone", "UTC"))
+        candidates = [croniter(policies.escalation_sweep, now.astimezone(zone)).get_next(dt.datetime)]
+        for when in (self.store.next_due(), self.store.next_release()):
+            if when is not None:
+                candidates.append(when)
+        return min(candidates)
+
+    def run(self, stop_event: threading.Event) -> None:
+        """Sweep at every wake-up while this instance leads, until ``stop_event`` is set."""
+        while not stop_event.is_set():
+            now = self.clock()
+            wait = self.max_sleep
+            try:
+                self.leading = self.store.try_lead(LEADERSHIP)
+                if self.leading:
+                    self.sweep(now)
+                    wait = (self.next_wake(now) - self.clock()).total_seconds()
+            except Exception:  # database down, a bad policy expression: log, wait, retry
+                log.exception("scheduler sweep failed; retrying")
+                self.leading = False
+            stop_event.wait(min(max(wait, 0.0), self.max_sleep))
+        try:
+            self.store.resign(LEADERSHIP)
+        except Exception:  # the store may already be closed
+            pass
+
+
+def _zone(name: str) -> Any:
+    from zoneinfo import ZoneInfo
+
+    try:
+        return ZoneInfo(name)
+    except Exception:
+        return UTC
+
+
+# --------------------------------------------------------------------------- the job
+
+
+def timer_job(
+    processor: Any,
+    store: Store,
+    metrics: Any,
+    policies_provider: Callable[[], Any],
+    notifier: Any = None,
+) -> Callable[[Job, dt.datetime], str]:
+    """The worker's handler for jobs from source ``"timer"`` (fired steps and digests)."""
+    if notifier is None:
+        from integrations.notify import ZammadNotifier
+
+        notifier = ZammadNotifier(processor.adapter)
+
+    def handler(job: Job, now: dt.datetime) -> str:
+        try:
+            body = json.loads(job.body)
+        except ValueError as error:
+            from integrations.service.worker import PermanentError
+
+            raise PermanentError(f"timer job is not JSON: {error}") from None
+        if body.get("kind") == "digest":
+            from integrations.notify import dedupe
+
+            items = dedupe(body.get("items") or [])
+            notifier.send_digest(body["person"], items, body["digest_id"])
+            log.info("digest %s: %d item(s) sent to %s", body["digest_id"], len(items), body["person"])
+            return "digest"
+        return _fire_step(processor, store, policies_provider, notifier, body, now)
+
+    return handler
+
+
+def evaluate_ticket(processor: Any, ticket_id: int, now: dt.datetime) -> tuple[Any, Any, str]:
+    """Reconcile the ticket at ``now``; return ``(decision, ticket, outcome)``.
+
+    Uses ``processor.evaluate_ticket(ticket_id, now, trigger=...)`` when the Processor has
+    it; otherwise reconciles, then evaluates once more read-only to get the decision.
+    """
+    evaluate = getattr(processor, "evaluate_ticket", None)
+    if evaluate is not None:
+        decision, ticket, outcome = evaluate(ticket_id, now, trigger=TIMER_TRIGGER)
+        return decision, ticket, outcome
+    outcome = processor.reconcile_ticket(ticket_id, now, trigger=TIMER_TRIGGER)
+    ticket, organization, state = processor.adapter.load_context(ticket_id)
+    ticket = processor._with_pauses(ticket_id, ticket, state.record, now)
+    return processor.engine().evaluate(ticket, organization, now), ticket, outcome
+
+
+def _fire_step(processor: Any, store: Store, policies_provider: Callable[[], Any], notifier: Any,
+               body: Mapping[str, Any], now: dt.datetime) -> str:
+    ticket_id = int(body["ticket_id"])
+    step_name = str(body["step"])
+    decision, ticket, outcome = evaluate_ticket(processor, ticket_id, now)
+    if ticket.state in CLOSED_STATES or ticket.first_response_at is not None:
+        log.info("ticket %s step %r: answered or closed meanwhile, nobody notified", ticket_id, step_name)
+        return "skipped: answered or closed"
+    escalation = decision.escalation.value if decision.escalation is not None else None
+    due = escalation.due.get(step_name) if escalation is not None else None
+    if due is None or due > now:
+        log.info("ticket %s step %r: no longer due (the deadline moved), nobody notified", ticket_id, step_name)
+        return "skipped: no longer due"
+    policies = policies_provider()
+    plan = policies.plans.get(decision.plan.value) if decision.plan is not None else None
+    step = next((s for s in plan.escalation if s.name == step_name), None) if plan is not None else None
+    if step is None:
+        log.info("ticket %s step %r: not in the plan's ladder any more", ticket_id, step_name)
+        return "skipped: step not in ladder"
+    managers = decision.account_managers.value if decision.account_managers is not None else {}
+    emergency = decision.emergency is not None and decision.emergency.value.eligible
+    note = next((c.value for c in decision.notes if c.value.startswith("Escalation ")), decision.note_text)
+    sent = held = 0
+    for role_name in step.notify:
+        person = managers.get(role_name)
+        if not person:
+            continue
+        role = policies.roles.get(role_name)
+        item = {
+            "key": f"{ticket_id}:{body['deadline_key']}:{step_name}:{person}",
+            "ticket_id": ticket_id,
+            "deadline_key": body["deadline_key"],
+            "step": step_name,
+            "role": role_name,
+            "role_title": role.title if role is not None else role_name,
+            "due_at": due.isoformat(),
+            "emergency": emergency,
+            "text": note,
+        }
+        calendar = policies.calendars.get(role.calendar) if role is not None else None
+        if emergency or calendar is None or calendar.is_open(now):
+            notifier.notify(person, item)
+            sent += 1
+        else:
+            store.hold_notification(person, item, digest_time(role, calendar, now))
+            held += 1
+    log.info("ticket %s step %r (%s): %d notified, %d held for a digest", ticket_id, step_name, outcome, sent, held)
+    # A small fixed set of outcomes: the worker uses it as a metrics label.
+    return {(False, False): "fired", (True, False): "notified", (False, True): "held"}.get(
+        (sent > 0, held > 0), "notified+held")
+
+
+def held_items(notes: Sequence[HeldNotification]) -> list[dict[str, Any]]:
+    """The payloads of held notifications (for tools that show what waits)."""
+    return [dict(n.payload) for n in notes]

@@ -1,0 +1,644 @@
+"""Replay past tickets under a set of policies: due time, met or breached, by how much.
+
+One engine: every ticket's plan, emergency verdict, counting calendar and deadline come
+from `plugin.engine.Engine` and `plugin.hooks.sla.deadline`, and every business-minute
+figure from the counting calendar's `open_minutes_between` — never from a re-implementation.
+
+What one ticket gets (`Outcome`):
+
+- the ticket is seen as the live engine saw it when the first response came: the pending
+  periods that started before the first response pause the clock, later ones do not
+  matter (the first-response clock had stopped);
+- ``status``: `MET` (answered at or before the deadline), `BREACHED` (answered after it, or
+  not answered although the deadline passed before the ticket was closed or before
+  ``as_of`` for a ticket still open), `NO_TARGET` (the plan guarantees no response time),
+  `UNANSWERED` (no response, and the deadline had not passed when the ticket was closed /
+  at ``as_of``), `PAUSED` (no deadline: still pending, target not reached);
+- ``response_minutes``: business minutes of the counting calendar from creation to the
+  first response, pending time excluded;
+- ``margin_minutes``: business minutes (pending excluded) from the deadline to the first
+  response (to the close or ``as_of`` for an unanswered breach): negative = early. A
+  response after the deadline but outside opening hours is a breach by 0 minutes: the
+  target was reached at the deadline, as the live escalation says.
+
+The cache (fast path)
+---------------------
+`Engine.evaluate` costs ~120 µs; a million tickets would take minutes. With only the
+built-in plugins registered, the Decision's plan, emergency verdict and calendar depend
+on nothing but ``(plan given, channel, category, language, emergency requested)``:
+`tier` reads the organization's plan, `scope` the category, `emergency` the plan, scope,
+category and language, `hours` the emergency verdict, plan and channel. The deadline is
+then ``sla.deadline(calendar, ticket, plan.first_response_minutes)`` - exactly what
+`sla.policydesk_first_response_due` returns. So the engine is run once per distinct key
+(on the first ticket with that key) and `sla.deadline` once per ticket. A test checks
+equality with the full engine on a large random sample. When any other plugin is
+registered (or a built-in one blocked), every ticket goes through the full engine
+(``exact``), since a site plugin may read anything.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import multiprocessing
+import os
+import sys
+import time
+from array import array
+from dataclasses import dataclass, field
+from typing import IO, Any, Callable, Iterable, Iterator, NamedTuple, Sequence
+from zoneinfo import ZoneInfo
+
+import pluggy
+
+from integrations.replay.records import (
+    RecordError,
+    TicketRecord,
+    check_csv_header,
+    detect_format,
+    open_text,
+    parse_lines,
+)
+from plugin.engine import Engine
+from plugin.hooks import BUILTIN_PLUGINS
+from plugin.hooks.sla import deadline
+from plugin.manager import get_plugin_manager
+from plugin.model import Organization, Policies, Ticket
+
+__all__ = [
+    "BREACHED", "MET", "NO_TARGET", "PAUSED", "UNANSWERED", "STATUSES",
+    "Outcome", "Replayer", "Summary", "GroupStats", "ReplayResult", "Flip",
+    "replay_records", "replay_file", "only_builtin_plugins", "percentile", "ProgressBar",
+]
+
+MET, BREACHED, NO_TARGET, UNANSWERED, PAUSED = "met", "breached", "no_target", "unanswered", "paused"
+STATUSES = (MET, BREACHED, NO_TARGET, UNANSWERED, PAUSED)
+ACCEPTED, REFUSED = "accepted", "refused"
+#: Tickets per task sent to a worker process.
+CHUNK_LINES = 10_000
+
+
+class Outcome(NamedTuple):
+    """The replayed first-response verdict for one ticket."""
+
+    id: str
+    plan: str
+    channel: str
+    #: Calendar whose opening hours counted.
+    calendar: str
+    #: The plan's guaranteed first response in business minutes; ``None``: no guarantee.
+    target_minutes: int | None
+    #: ``"accepted"``, ``"refused"`` or ``""`` (not requested).
+    emergency: str
+    due: dt.datetime | None
+    status: str
+    response_minutes: float | None
+    margin_minutes: float | None
+    created_at: dt.datetime
+    first_response_at: dt.datetime | None
+
+    def as_json(self) -> dict[str, Any]:
+        from integrations.replay.records import format_instant
+
+        return {
+            "id": self.id, "plan": self.plan, "channel": self.channel, "calendar": self.calendar,
+            "target_minutes": self.target_minutes, "emergency": self.emergency or None,
+            "created_at": format_instant(self.created_at),
+            "due": None if self.due is None else format_instant(self.due),
+            "first_response_at": None if self.first_response_at is None else format_instant(self.first_response_at),
+            "status": self.status,
+            "response_minutes": _round(self.response_minutes), "margin_minutes": _round(self.margin_minutes),
+        }
+
+
+def _round(x: float | None) -> float | None:
+    return None if x is None else round(x, 3)
+
+
+def only_builtin_plugins(pm: pluggy.PluginManager) -> bool:
+    """Whether exactly the built-in hook modules are registered (the cache is sound)."""
+    registered = dict(pm.list_name_plugin())
+    return registered.keys() == BUILTIN_PLUGINS.keys() and all(
+        registered[name] is module for name, module in BUILTIN_PLUGINS.items())
+
+
+class _Rule(NamedTuple):
+    plan: str
+    calendar_name: str
+    calendar: Any
+    minutes: int | None
+    emergency: str
+
+
+def clock_minutes(calendar: Any, paused: Sequence[tuple[dt.datetime, dt.datetime | None]],
+                  a: dt.datetime, b: dt.datetime) -> float:
+    """Business minutes of ``calendar`` in ``[a, b)`` outside the paused periods."""
+    if b <= a:
+        return 0.0
+    between = calendar.open_minutes_between
+    total = between(a, b)
+    for start, end in paused:
+        s = start if start > a else a
+        e = b if end is None or end > b else end
+        if s < e:
+            total -= between(s, e)
+    return total
+
+
+def ticket_of(record: TicketRecord) -> Ticket:
+    """The `Ticket` the live engine saw when the first response came (see the module doc)."""
+    paused = record.pending
+    answered = record.first_response_at
+    if answered is not None and paused:
+        paused = tuple(p for p in paused if p[0] < answered)
+    return Ticket(
+        id=record.id, channel=record.channel, created_at=record.created_at, category=record.category,
+        language=record.language, emergency_requested=record.emergency,
+        state="open" if answered is not None else "new", first_response_at=answered, paused=paused,
+    )
+
+
+class Replayer:
+    """Replays tickets under one set of policies; build once, call `replay` per ticket.
+
+    :param exact: run the full engine for every ticket even when the cache is sound.
+    :param as_of: when the export was taken: an unanswered ticket still open is breached
+        if its deadline is before this instant (default: now).
+    """
+
+    def __init__(self, policies: Policies, pm: pluggy.PluginManager | None = None, *, exact: bool = False,
+                 as_of: dt.datetime | None = None) -> None:
+        self.policies = policies
+        self.pm = pm if pm is not None else get_plugin_manager()
+        self.engine = Engine(policies, self.pm)
+        self.exact = exact or not only_builtin_plugins(self.pm)
+        self.as_of = as_of or dt.datetime.now(dt.timezone.utc)
+        self._rules: dict[tuple[Any, ...], _Rule] = {}
+        self.zone = ZoneInfo(policies.default_timezone)
+
+    def _decide(self, ticket: Ticket, record: TicketRecord, now: dt.datetime) -> tuple[_Rule, Any]:
+        organization = Organization(id=record.organization, name=record.organization or "", plan=record.plan)
+        decision = self.engine.evaluate(ticket, organization, now)
+        assert decision.plan is not None and decision.calendar is not None
+        emergency = decision.emergency.value if decision.emergency is not None else None
+        state = "" if emergency is None or not emergency.requested else (ACCEPTED if emergency.eligible else REFUSED)
+        name = decision.calendar.value
+        rule = _Rule(decision.plan.value, name, self.policies.calendars[name],
+                     self.policies.plans[decision.plan.value].first_response_minutes, state)
+        return rule, decision
+
+    def rule_for(self, record: TicketRecord) -> _Rule:
+        key = (record.plan, record.channel, record.category, record.language, record.emergency)
+        rule = self._rules.get(key)
+        if rule is None:
+            ticket = Ticket(id=record.id, channel=record.channel, created_at=record.created_at,
+                            category=record.category, language=record.language,
+                            emergency_requested=record.emergency)
+            rule = self._rules[key] = self._decide(ticket, record, record.created_at)[0]
+        return rule
+
+    def replay(self, record: TicketRecord) -> Outcome:
+        ticket = ticket_of(record)
+        if self.exact:
+            now = record.first_response_at or record.closed_at or record.created_at
+            rule, decision = self._decide(ticket, record, now)
+            verdict = decision.first_response_due
+            due = None if verdict is None else verdict.value
+            no_target = rule.minutes is None and due is None
+        else:
+            rule = self.rule_for(record)
+            no_target = rule.minutes is None
+            due = None if no_target else deadline(rule.calendar, ticket, rule.minutes)
+        return self._outcome(record, ticket, rule, due, no_target)
+
+    def _outcome(self, record: TicketRecord, ticket: Ticket, rule: _Rule, due: dt.datetime | None,
+                 no_target: bool) -> Outcome:
+        calendar, paused = rule.calendar, ticket.paused
+        answered = record.first_response_at
+        response = None if answered is None else clock_minutes(calendar, paused, record.created_at, answered)
+        margin = None
+        if no_target:
+            status = NO_TARGET
+        elif due is None:
+            status = PAUSED
+        elif answered is not None:
+            if answered <= due:
+                status, margin = MET, -clock_minutes(calendar, paused, answered, due)
+            else:
+                status, margin = BREACHED, clock_minutes(calendar, paused, due, answered)
+        else:
+            end = record.closed_at or self.as_of
+            if end > due:
+                status, margin = BREACHED, clock_minutes(calendar, paused, due, end)
+            else:
+                status = UNANSWERED
+        return Outcome(record.id, rule.plan, record.channel, rule.calendar_name, rule.minutes, rule.emergency, due,
+                       status, response, margin, record.created_at, answered)
+
+
+# --------------------------------------------------------------------------- aggregates
+
+
+def percentile(sorted_values: Sequence[float], p: float) -> float | None:
+    """Linear interpolation between closest ranks (numpy's default); ``None`` if empty."""
+    n = len(sorted_values)
+    if n == 0:
+        return None
+    pos = (n - 1) * p
+    lo = math.floor(pos)
+    hi = min(lo + 1, n - 1)
+    return sorted_values[lo] + (sorted_values[hi] - sorted_values[lo]) * (pos - lo)
+
+
+@dataclass
+class GroupStats:
+    """Counts and response times of one plan × channel group."""
+
+    counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(STATUSES, 0))
+    #: Business minutes to the first response of every answered ticket.
+    responses: array = field(default_factory=lambda: array("d"))
+
+    @property
+    def tickets(self) -> int:
+        return sum(self.counts.values())
+
+    @property
+    def judged(self) -> int:
+        return self.counts[MET] + self.counts[BREACHED]
+
+    @property
+    def achievement(self) -> float | None:
+        """Share of met among met + breached; ``None`` when no ticket had a verdict."""
+        return self.counts[MET] / self.judged if self.judged else None
+
+    def merge(self, other: "GroupStats") -> None:
+        for k, v in other.counts.items():
+            self.counts[k] += v
+        self.responses.extend(other.responses)
+
+
+@dataclass
+class Summary:
+    """Everything the reports show about one replay, mergeable across chunks."""
+
+    groups: dict[tuple[str, str], GroupStats] = field(default_factory=dict)
+    #: plan -> [requested, accepted, refused]
+    emergencies: dict[str, list[int]] = field(default_factory=dict)
+    #: calendar -> 168 arrival counts by hour of week (Monday 00:00 first), in the policies' zone.
+    arrivals: dict[str, list[int]] = field(default_factory=dict)
+    #: plan -> target minutes (None: no guarantee)
+    targets: dict[str, int | None] = field(default_factory=dict)
+    first_created: dt.datetime | None = None
+    last_created: dt.datetime | None = None
+    #: ids of breached tickets (in input order).
+    breached_ids: list[str] = field(default_factory=list)
+
+    def add(self, o: Outcome, zone: ZoneInfo) -> None:
+        group = self.groups.get((o.plan, o.channel))
+        if group is None:
+            group = self.groups[(o.plan, o.channel)] = GroupStats()
+        group.counts[o.status] += 1
+        if o.response_minutes is not None:
+            group.responses.append(o.response_minutes)
+        if o.status == BREACHED:
+            self.breached_ids.append(o.id)
+        self.targets[o.plan] = o.target_minutes
+        if o.emergency:
+            e = self.emergencies.get(o.plan)
+            if e is None:
+                e = self.emergencies[o.plan] = [0, 0, 0]
+            e[0] += 1
+            e[1 if o.emergency == ACCEPTED else 2] += 1
+        local = o.created_at.astimezone(zone)
+        hours = self.arrivals.get(o.calendar)
+        if hours is None:
+            hours = self.arrivals[o.calendar] = [0] * 168
+        hours[local.weekday() * 24 + local.hour] += 1
+        if self.first_created is None or o.created_at < self.first_created:
+            self.first_created = o.created_at
+        if self.last_created is None or o.created_at > self.last_created:
+            self.last_created = o.created_at
+
+    def merge(self, other: "Summary") -> None:
+        for key, group in other.groups.items():
+            mine = self.groups.get(key)
+            if mine is None:
+                self.groups[key] = group
+            else:
+                mine.merge(group)
+        for plan, counts in other.emergencies.items():
+            mine_e = self.emergencies.setdefault(plan, [0, 0, 0])
+            for i in range(3):
+                mine_e[i] += counts[i]
+        for name, hours in other.arrivals.items():
+            mine_h = self.arrivals.setdefault(name, [0] * 168)
+            for i, n in enumerate(hours):
+                mine_h[i] += n
+        self.targets.update(other.targets)
+        for t in (other.first_created, other.last_created):
+            if t is not None:
+                if self.first_created is None or t < self.first_created:
+                    self.first_created = t
+                if self.last_created is None or t > self.last_created:
+                    self.last_created = t
+        self.breached_ids.extend(other.breached_ids)
+
+    @property
+    def tickets(self) -> int:
+        return sum(g.tickets for g in self.groups.values())
+
+    def by_plan(self) -> dict[str, GroupStats]:
+        plans: dict[str, GroupStats] = {}
+        for (plan, _channel), group in sorted(self.groups.items()):
+            plans.setdefault(plan, GroupStats()).merge(group)
+        return plans
+
+    def total(self) -> GroupStats:
+        total = GroupStats()
+        for group in self.groups.values():
+            total.merge(group)
+        return total
+
+
+class Flip(NamedTuple):
+    """A ticket whose verdict differs between the two policy directories."""
+
+    id: str
+    before: str
+    after: str
+    margin_before: float | None
+    margin_after: float | None
+
+
+@dataclass
+class ReplayResult:
+    """The outcome of a replay (and, with ``--compare``, of the second policy directory)."""
+
+    summary: Summary
+    source: str
+    policies: str
+    compare: Summary | None = None
+    compare_policies: str | None = None
+    #: Tickets breached under ``compare`` but not under ``policies``.
+    newly_breached: list[Flip] = field(default_factory=list)
+    #: Tickets breached under ``policies`` but not under ``compare``.
+    newly_passed: list[Flip] = field(default_factory=list)
+    #: Bad input lines (file:line: message), skipped with ``skip_invalid``.
+    skipped: list[RecordError] = field(default_factory=list)
+    #: Whether the cache was used (False: full engine for every ticket).
+    cached: bool = True
+    seconds: float = 0.0
+    as_of: dt.datetime | None = None
+    #: Timezone hours-of-week are counted in, and the policies' calendars (for the report).
+    timezone: str = "UTC"
+    calendars: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    @property
+    def tickets(self) -> int:
+        return self.summary.tickets
+
+
+class InputErrors(Exception):
+    """Bad input lines and skipping was not asked for."""
+
+    def __init__(self, errors: list[RecordError], total: int) -> None:
+        super().__init__(errors)
+        self.errors = errors
+        self.total = total
+
+
+# --------------------------------------------------------------------------- the work of one chunk
+
+
+class _Work:
+    """What a worker (or the main process, with one job) holds: the replayer(s)."""
+
+    def __init__(self, main: Replayer, other: Replayer | None, keep_outcomes: bool) -> None:
+        self.main, self.other, self.keep = main, other, keep_outcomes
+
+    def run(self, items: Iterable[TicketRecord | RecordError]) -> dict[str, Any]:
+        summary, other_summary = Summary(), (Summary() if self.other is not None else None)
+        errors: list[RecordError] = []
+        flips_bad: list[Flip] = []
+        flips_good: list[Flip] = []
+        outcomes: list[Outcome] = []
+        zone = self.main.zone
+        replay, add = self.main.replay, summary.add
+        other = self.other
+        for item in items:
+            if isinstance(item, RecordError):
+                errors.append(item)
+                continue
+            try:
+                o = replay(item)
+            except (ValueError, OverflowError) as error:  # e.g. a date the calendars cannot index
+                errors.append(RecordError(f"ticket {item.id}: cannot replay: {error}"))
+                continue
+            add(o, zone)
+            if self.keep:
+                outcomes.append(o)
+            if other is not None:
+                p = other.replay(item)
+                other_summary.add(p, zone)  # type: ignore[union-attr]
+                if p.status == BREACHED and o.status != BREACHED:
+                    flips_bad.append(Flip(o.id, o.status, p.status, o.margin_minutes, p.margin_minutes))
+                elif o.status == BREACHED and p.status != BREACHED:
+                    flips_good.append(Flip(o.id, o.status, p.status, o.margin_minutes, p.margin_minutes))
+        return {"summary": summary, "other": other_summary, "errors": errors, "bad": flips_bad,
+                "good": flips_good, "outcomes": outcomes}
+
+
+_WORK: _Work | None = None
+
+
+def _init_worker(policies_dir: str, compare_dir: str | None, exact: bool, as_of: dt.datetime,
+                 keep: bool) -> None:
+    global _WORK
+    from plugin.policy import load_policies
+
+    pm = get_plugin_manager()
+    main = Replayer(load_policies(policies_dir), pm, exact=exact, as_of=as_of)
+    other = None if compare_dir is None else Replayer(load_policies(compare_dir), pm, exact=exact, as_of=as_of)
+    _WORK = _Work(main, other, keep)
+
+
+def _run_chunk(task: tuple[str, str, list[str] | None, int, list[str]]) -> dict[str, Any]:
+    file, fmt, header, first, lines = task
+    assert _WORK is not None
+    result = _WORK.run(parse_lines(lines, first, fmt, header, file))
+    result["lines"] = len(lines)
+    result["bytes"] = sum(len(line) for line in lines)
+    return result
+
+
+# --------------------------------------------------------------------------- progress
+
+
+class ProgressBar:
+    """A one-line progress bar on a terminal (stderr); silent when not a tty."""
+
+    def __init__(self, total: int, stream: IO[str] | None = None, *, label: str = "replay",
+                 enabled: bool | None = None) -> None:
+        self.stream = stream if stream is not None else sys.stderr
+        self.total = max(1, total)
+        self.label = label
+        self.enabled = self.stream.isatty() if enabled is None else enabled
+        self.started = time.monotonic()
+        self._last = 0.0
+
+    def update(self, done: int, tickets: int, *, force: bool = False) -> None:
+        if not self.enabled:
+            return
+        now = time.monotonic()
+        if not force and now - self._last < 0.1:
+            return
+        self._last = now
+        share = min(1.0, done / self.total)
+        width = 30
+        filled = int(share * width)
+        elapsed = now - self.started
+        rate = tickets / elapsed if elapsed > 0 else 0.0
+        eta = (elapsed / share - elapsed) if share > 0 else 0.0
+        bar = "█" * filled + "░" * (width - filled)
+        self.stream.write(f"\r{self.label} {bar} {share:4.0%} {tickets:,} tickets {rate:,.0f}/s "
+                          f"eta {eta:3.0f}s ")
+        self.stream.flush()
+
+    def close(self) -> None:
+        if self.enabled:
+            self.stream.write("\n")
+            self.stream.flush()
+
+
+# --------------------------------------------------------------------------- entry points
+
+
+def _chunks(file: str, fmt: str, size: int) -> Iterator[tuple[str, str, list[str] | None, int, list[str]]]:
+    with open_text(file) as fh:
+        header: list[str] | None = None
+        line_no = 1
+        if fmt == "csv":
+            import csv
+
+            first_line = fh.readline()
+            if not first_line.strip():
+                raise RecordError("empty file: expected a header line with the column names", file, 1)
+            header = check_csv_header(next(csv.reader([first_line])), file)
+            line_no = 2
+        while True:
+            lines = fh.readlines(size * 200)  # ~200 bytes a line: about `size` lines
+            if not lines:
+                return
+            yield (file, fmt, header, line_no, lines)
+            line_no += len(lines)
+
+
+def replay_file(
+    path: str | os.PathLike[str],
+    policies_dir: str | os.PathLike[str],
+    *,
+    compare_dir: str | os.PathLike[str] | None = None,
+    fmt: str | None = None,
+    jobs: int | None = None,
+    exact: bool = False,
+    as_of: dt.datetime | None = None,
+    skip_invalid: bool = False,
+    keep_outcomes: bool = False,
+    progress: ProgressBar | bool | None = None,
+    outcomes_sink: Callable[[list[Outcome]], None] | None = None,
+    pm: pluggy.PluginManager | None = None,
+) -> ReplayResult:
+    """Replay every ticket of a JSONL/CSV file under ``policies_dir`` (and ``compare_dir``).
+
+    ``jobs`` worker processes (default: the CPU count; 1 = in this process, required with a
+    custom ``pm``). Bad lines raise `InputErrors` listing every one, unless
+    ``skip_invalid``: then they are skipped and listed in the result. ``outcomes_sink``
+    receives every ticket's `Outcome`, chunk by chunk, in input order.
+    """
+    from plugin.policy import load_policies
+
+    file = os.fspath(path)
+    fmt = detect_format(file, fmt)
+    as_of = as_of or dt.datetime.now(dt.timezone.utc)
+    policies = load_policies(policies_dir)  # raises PolicyErrors before any work starts
+    other_policies = load_policies(compare_dir) if compare_dir is not None else None
+    pm = pm if pm is not None else get_plugin_manager()
+    cached = not exact and only_builtin_plugins(pm)
+    jobs = jobs or os.cpu_count() or 1
+    keep = keep_outcomes or outcomes_sink is not None
+    size = os.path.getsize(file)
+    bar = progress if isinstance(progress, ProgressBar) else ProgressBar(size, enabled=None if progress is None else bool(progress))
+    bar.total = max(1, size)
+    result = ReplayResult(Summary(), file, os.fspath(policies_dir), cached=cached, as_of=as_of,
+                          timezone=policies.default_timezone, calendars=dict(policies.calendars))
+    if other_policies is not None:
+        result.compare = Summary()
+        result.compare_policies = os.fspath(compare_dir)  # type: ignore[arg-type]
+    errors: list[RecordError] = []
+    done_bytes = done_tickets = 0
+    started = time.perf_counter()
+
+    def take(part: dict[str, Any]) -> None:
+        nonlocal done_bytes, done_tickets
+        result.summary.merge(part["summary"])
+        if result.compare is not None:
+            result.compare.merge(part["other"])
+        errors.extend(part["errors"])
+        result.newly_breached.extend(part["bad"])
+        result.newly_passed.extend(part["good"])
+        if outcomes_sink is not None and part["outcomes"]:
+            outcomes_sink(part["outcomes"])
+        done_bytes += part["bytes"]
+        done_tickets += part["lines"]
+        bar.update(done_bytes, done_tickets)
+
+    tasks = _chunks(file, fmt, CHUNK_LINES)
+    if jobs <= 1:
+        main = Replayer(policies, pm, exact=exact, as_of=as_of)
+        other = Replayer(other_policies, pm, exact=exact, as_of=as_of) if other_policies is not None else None
+        work = _Work(main, other, keep)
+        for task in tasks:
+            part = work.run(parse_lines(task[4], task[3], task[1], task[2], task[0]))
+            part["lines"] = len(task[4])
+            part["bytes"] = sum(len(line) for line in task[4])
+            take(part)
+    else:
+        context = multiprocessing.get_context("fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn")
+        init = (os.fspath(policies_dir), None if compare_dir is None else os.fspath(compare_dir), exact, as_of, keep)
+        with context.Pool(jobs, initializer=_init_worker, initargs=init) as pool:
+            for part in pool.imap(_run_chunk, tasks):
+                take(part)
+    bar.update(done_bytes, done_tickets, force=True)
+    bar.close()
+    result.seconds = time.perf_counter() - started
+    if errors and not skip_invalid:
+        raise InputErrors(errors, done_tickets)
+    result.skipped = errors
+    return result
+
+
+def replay_records(
+    records: Iterable[TicketRecord],
+    policies: Policies,
+    *,
+    compare: Policies | None = None,
+    pm: pluggy.PluginManager | None = None,
+    exact: bool = False,
+    as_of: dt.datetime | None = None,
+    keep_outcomes: bool = True,
+    source: str = "<records>",
+) -> tuple[ReplayResult, list[Outcome]]:
+    """Replay records in this process (tests, `--from-zammad`); returns the result and
+    every ticket's `Outcome` (when ``keep_outcomes``)."""
+    pm = pm if pm is not None else get_plugin_manager()
+    as_of = as_of or dt.datetime.now(dt.timezone.utc)
+    main = Replayer(policies, pm, exact=exact, as_of=as_of)
+    other = Replayer(compare, pm, exact=exact, as_of=as_of) if compare is not None else None
+    started = time.perf_counter()
+    part = _Work(main, other, keep_outcomes).run(records)
+    result = ReplayResult(part["summary"], source, policies.source, compare=part["other"],
+                          compare_policies=None if compare is None else compare.source,
+                          newly_breached=part["bad"], newly_passed=part["good"], skipped=part["errors"],
+                          cached=not main.exact, seconds=time.perf_counter() - started, as_of=as_of,
+                          timezone=policies.default_timezone, calendars=dict(policies.calendars))
+    return result, part["outcomes"]

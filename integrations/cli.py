@@ -50,6 +50,13 @@ def add_commands(sub: Any, policies_default: str, policies_help: str) -> None:
     else:
         add_demo_command(sub)
 
+    try:
+        from integrations.replay.cli import add_replay_command
+    except ImportError:
+        pass
+    else:
+        add_replay_command(sub)
+
     queue = sub.add_parser("queue", help="show the work queue; list or requeue parked events",
                            description="Show the durable work queue's counts and parked events (with their "
                                        "last error); --requeue ID puts a parked event back in the queue.")

@@ -24,7 +24,7 @@ from typing import Any, Callable, Iterable, Mapping, Protocol
 
 from integrations.service.metrics import Metrics
 from integrations.signing import SignatureError, verify_billing, verify_zammad
-from integrations.store import Store
+from integrations.store import Store, StoreError
 
 log = logging.getLogger("policydesk.service")
 
@@ -96,15 +96,21 @@ class WebhookService:
             self.metrics.rejected.labels(endpoint=endpoint, status=str(rejected.status)).inc()
             log.warning("rejected %s %s: %d %s", method, path, rejected.status, rejected.reason)
             status, payload = rejected.status, {"error": rejected.reason}
-        except Exception:  # a bug: log it with its traceback, tell the caller nothing more
-            log.exception("internal error on %s %s", method, path)
-            status, payload = 500, {"error": "internal error"}
+        except Exception as error:
+            if not _store_unavailable(error):  # a bug: log it with its traceback, tell the caller nothing more
+                log.exception("internal error on %s %s", method, path)
+                status, payload = 500, {"error": "internal error"}
+            else:  # disk full, read-only, database down: nothing was stored; the sender retries
+                log.error("store unavailable on %s %s: %s: %s", method, path, type(error).__name__, error)
+                status, payload = 503, {"error": "the event could not be stored now; retry later"}
         if isinstance(payload, bytes):
             body, content_type = payload, "text/plain; version=0.0.4; charset=utf-8"
         else:
             body, content_type = json.dumps(payload).encode(), "application/json"
-        start_response(f"{status} {REASONS.get(status, '')}".strip(),
-                       [("Content-Type", content_type), ("Content-Length", str(len(body)))])
+        headers = [("Content-Type", content_type), ("Content-Length", str(len(body)))]
+        if status == 503:
+            headers.append(("Retry-After", "5"))
+        start_response(f"{status} {REASONS.get(status, '')}".strip(), headers)
         return [body]
 
     # ------------------------------------------------------------------ endpoints
@@ -175,6 +181,15 @@ class WebhookService:
         if len(body) != length:
             raise Rejected(400, "body shorter than Content-Length")
         return body
+
+
+def _store_unavailable(error: BaseException) -> bool:
+    """A database error (SQLite's disk full or read-only, PostgreSQL down): the request may
+    be retried, unlike a bug. Recognised by the DB-API driver's exception classes."""
+    import sqlite3
+
+    return isinstance(error, (sqlite3.Error, StoreError)) or any(
+        cls.__module__.split(".")[0] in ("psycopg", "psycopg_pool") for cls in type(error).__mro__)
 
 
 def _parse_json_object(body: bytes) -> dict[str, Any]:

@@ -263,27 +263,11 @@ def timer_job(
     return handler
 
 
-def evaluate_ticket(processor: Any, ticket_id: int, now: dt.datetime) -> tuple[Any, Any, str]:
-    """Reconcile the ticket at ``now``; return ``(decision, ticket, outcome)``.
-
-    Uses ``processor.evaluate_ticket(ticket_id, now, trigger=...)`` when the Processor has
-    it; otherwise reconciles, then evaluates once more read-only to get the decision.
-    """
-    evaluate = getattr(processor, "evaluate_ticket", None)
-    if evaluate is not None:
-        decision, ticket, outcome = evaluate(ticket_id, now, trigger=TIMER_TRIGGER)
-        return decision, ticket, outcome
-    outcome = processor.reconcile_ticket(ticket_id, now, trigger=TIMER_TRIGGER)
-    ticket, organization, state = processor.adapter.load_context(ticket_id)
-    ticket = processor._with_pauses(ticket_id, ticket, state.record, now)
-    return processor.engine().evaluate(ticket, organization, now), ticket, outcome
-
-
 def _fire_step(processor: Any, store: Store, policies_provider: Callable[[], Any], notifier: Any,
                body: Mapping[str, Any], now: dt.datetime) -> str:
     ticket_id = int(body["ticket_id"])
     step_name = str(body["step"])
-    decision, ticket, outcome = evaluate_ticket(processor, ticket_id, now)
+    decision, ticket, outcome = processor.evaluate_ticket(ticket_id, now, trigger=TIMER_TRIGGER)
     if ticket.state in CLOSED_STATES or ticket.first_response_at is not None:
         log.info("ticket %s step %r: answered or closed meanwhile, nobody notified", ticket_id, step_name)
         return "skipped: answered or closed"

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from integrations.store.schema import LATEST
 from integrations.store import Store, StoreError, open_store, sqlite_path
 from integrations.store.postgres import split_url
 from store_fixtures import open_same, pg_dsn, pg_schema, store  # noqa: F401
@@ -505,7 +506,7 @@ def test_vip_hash(store: Store) -> None:
 def test_schema_is_created_once_and_versioned(open_same: Callable[..., Store]) -> None:
     a = open_same()
     b = open_same()  # migrating an up-to-date database is a no-op
-    assert a.schema_version() == b.schema_version() == 1
+    assert a.schema_version() == b.schema_version() == LATEST
     with a.atomic():
         a._tx().__enter__().execute(  # type: ignore[attr-defined]
             "INSERT INTO schema_version (version, description, applied_at) VALUES (?, ?, ?)",

@@ -255,8 +255,5 @@ def _current(subscription: Any) -> Current | None:
 
 
 def _serialise(store: Store, key: str) -> None:
-    """Serialise concurrent events for one organization (inside ``atomic``), when the store
-    offers it. SQLite's write transactions are serialised already."""
-    lock = getattr(store, "lock", None)
-    if callable(lock):
-        lock(key)
+    """Serialise concurrent events for one organization (inside ``atomic``)."""
+    store.lock(key)

@@ -70,6 +70,10 @@ class Processor:
 
     def reconcile_ticket(self, ticket_id: int, now: dt.datetime, trigger: str = "") -> str:
         """Evaluate one ticket as it is in Zammad now, write what differs, reset its timers."""
+        return self.evaluate_ticket(ticket_id, now, trigger)[2]
+
+    def evaluate_ticket(self, ticket_id: int, now: dt.datetime, trigger: str = "") -> tuple[Decision, Ticket, str]:
+        """`reconcile_ticket`, also returning the decision and the ticket (with its pauses) it used."""
         ticket, organization, state = self.adapter.load_context(ticket_id)
         check_vip_entry(self.adapter, self.store, ticket_id, state, now)  # clears an entered code first
         ticket = self._with_pauses(ticket_id, ticket, state.record, now)
@@ -79,8 +83,7 @@ class Processor:
         self._set_timers(ticket_id, ticket, decision)
         if changes:
             self.store.audit("decision", f"ticket:{ticket_id}", _audit_record(decision, changes), now)
-            return "applied"
-        return "unchanged"
+        return decision, ticket, "applied" if changes else "unchanged"
 
     def _with_pauses(self, ticket_id: int, ticket: Ticket, record: Mapping[str, Any], now: dt.datetime) -> Ticket:
         """Add the pending periods policydesk has seen for this ticket (the clock pauses in them)."""

@@ -101,24 +101,22 @@ def _health_with_policies(healthz: Callable[[Any], tuple[int, Any]], holder: Pol
 
 
 def _billing_handler(store: Store, holder: PolicyHolder, processor: Processor, adapter: ZammadAdapter) -> Any:
-    """The billing receiver and its queued Zammad side, when the billing package is present."""
-    try:
-        from integrations.billing.handler import BillingReceiver
-        from integrations.billing.zammad_side import billing_job
-    except ImportError:
-        return None
+    """The billing receiver, and its queued Zammad side registered with the processor."""
+    from integrations.billing.handler import BillingReceiver
+    from integrations.billing.zammad_side import billing_job
+
     processor.handlers["billing"] = billing_job(processor, store, adapter)
     return BillingReceiver(store, lambda: holder.policies)
 
 
 def _scheduler(service: Service) -> Any:
-    try:
-        from integrations.scheduler import Scheduler, timer_job
-    except ImportError:
-        return None
-    service.processor.handlers["timer"] = timer_job(service.processor, service.store, service.metrics,
-                                                    lambda: service.holder.policies)
-    return Scheduler(service.store, service.processor, lambda: service.holder.policies, service.metrics)
+    from integrations.notify import ZammadNotifier
+    from integrations.scheduler import Scheduler
+
+    scheduler = Scheduler(service.store, service.processor, lambda: service.holder.policies, service.metrics,
+                          notifier=ZammadNotifier(service.adapter))
+    service.processor.handlers["timer"] = scheduler.job_handler()
+    return scheduler
 
 
 def serve(config: ServiceConfig, ready: Callable[[str], None] | None = None) -> None:

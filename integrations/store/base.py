@@ -175,6 +175,12 @@ class Store(abc.ABC):
         both or neither. Nested ``atomic()`` blocks join the outer one.
         """
 
+    @abc.abstractmethod
+    def lock(self, key: str) -> None:
+        """Inside `atomic`, serialise with every other `atomic` block that locks ``key``,
+        until commit (several instances included). A no-op where write transactions are
+        serialised already (SQLite)."""
+
     def __enter__(self) -> "Store":
         return self
 

@@ -95,6 +95,10 @@ class SQLStore(Store):
     def _lock(self, tx: Tx, key: str) -> None:
         """Serialise transactions that pass the same ``key`` (until commit)."""
 
+    def lock(self, key: str) -> None:
+        with self._tx() as tx:
+            self._lock(tx, key)
+
     @abc.abstractmethod
     def _ts(self, value: dt.datetime) -> Any:
         """A UTC datetime as a query parameter."""

@@ -1,0 +1,107 @@
+"""End to end: from the webhook to the last write landing in the Zammad stand-in.
+
+The real `policydesk serve` (SQLite store, 2 workers) next to the Zammad stand-in (in this
+process, over HTTP, after `policydesk sync`). Tickets are created first; then
+`benchmarks.loadgen` (a separate process) sends one signed webhook per ticket at a steady
+rate (default 100/s, BENCH_E2E_RATE), each for a ticket policydesk has not decided yet, so
+each event causes writes (tags, attributes, mention, note). Latency per event: the
+stand-in's request-log timestamp of the last write by policydesk's API user for that
+ticket, minus the time the webhook was sent.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO / "tests"))
+from service_harness import ADMIN_TOKEN, ServiceProcess, sync_zammad, wait_until  # noqa: E402
+from zammad_api import Api  # noqa: E402
+
+from benchmarks.bench_ingest import run_load  # noqa: E402
+from integrations.zammad.standin import running_standin  # noqa: E402
+
+CUSTOMERS = ["jonas.keller@uhrwerk.ch", "hans.meier@bergbahn-alpin.ch", "claire.favre@choco-leman.ch",
+             "it-ops@helvetia-retail.ch", "info@webatelier.ch"]
+
+
+def ticket_of(entry) -> int | None:
+    parts = entry.path.rstrip("/").split("/")
+    if "tickets" in parts and parts[-1].isdigit():
+        return int(parts[-1])
+    body = entry.body if isinstance(entry.body, dict) else {}
+    for key in ("o_id", "mentionable_id", "ticket_id"):
+        if str(body.get(key, "")).isdigit():
+            return int(body[key])
+    return None
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else float("nan")
+
+
+def main() -> str:
+    rate = float(os.environ.get("BENCH_E2E_RATE", "100"))
+    seconds = float(os.environ.get("BENCH_SECONDS", "10"))
+    count = int(rate * seconds) + 50
+    with running_standin(webhook_backoff=0.05) as zammad, tempfile.TemporaryDirectory() as tmp_name:
+        tmp = Path(tmp_name)
+        api = Api(zammad.url, ADMIN_TOKEN)
+        ids = {c: api.get(f"users/search?query={c}").json()[0]["id"] for c in CUSTOMERS}
+        tickets = []
+        for n in range(count):
+            customer = CUSTOMERS[n % len(CUSTOMERS)]
+            response = api.post("tickets", json={
+                "title": f"e2e bench {n}", "group": "Support", "customer_id": ids[customer],
+                "article": {"type": "email", "sender": "Customer", "subject": "x", "body": "Please help.",
+                            "internal": False}})
+            tickets.append(response.json()["id"])
+        service = ServiceProcess(zammad.url, f"sqlite:///{tmp / 'e2e.db'}", tmp / "service.log",
+                                 POLICYDESK_LOG_LEVEL="WARNING").start()
+        try:
+            sync_zammad(zammad.url, service.url)
+            zammad.state.requests.clear()
+            latencies_file = tmp / "sent.txt"
+            load = run_load(service.url, seconds, 4, rate=rate,
+                            extra=["--tickets", ",".join(map(str, tickets)), "--prefix", "e2e",
+                                   "--latencies", str(latencies_file)])
+            sent: dict[int, float] = {}
+            for line in latencies_file.read_text().splitlines():
+                delivery, send_time, _ = line.split()
+                sent[tickets[int(delivery.rsplit("-", 1)[1]) % len(tickets)]] = float(send_time)
+            policydesk_user = "policydesk@example.com"
+
+            def last_writes() -> dict[int, float]:
+                out: dict[int, float] = {}
+                for entry in zammad.state.requests.writes():
+                    if entry.user and entry.user.lower() == policydesk_user and (t := ticket_of(entry)) in sent:
+                        out[t] = max(out.get(t, 0.0), entry.at)
+                return out
+
+            wait_until(lambda: len(last_writes()) >= len(sent), timeout=120, interval=0.5, what="every ticket written")
+            import time
+
+            time.sleep(2.0)  # let trailing writes of the last events land
+            writes = last_writes()
+            latencies = [(writes[t] - sent[t]) * 1000 for t in sent if t in writes]
+            throughput = len(writes) / (max(writes.values()) - min(sent.values()))
+        finally:
+            service.stop()
+    p50, p95 = percentile(latencies, 0.5), percentile(latencies, 0.95)
+    return "\n".join([
+        f"steady {rate:.0f} events/s for {seconds:.0f} s ({load['acknowledged']} acknowledged, p99 ack"
+        f" {load['p99_ms']:.1f} ms); SQLite store, 2 workers; stand-in over HTTP; each event decides a new ticket",
+        "",
+        "| benchmark | events | p50 | p95 | max | processed per second |",
+        "|---|---:|---:|---:|---:|---:|",
+        f"| webhook -> last write in Zammad | {len(latencies)} | {p50:.0f} ms | {p95:.0f} ms | {max(latencies):.0f} ms"
+        f" | {throughput:.0f}/s |",
+    ])
+
+
+if __name__ == "__main__":
+    print(main())

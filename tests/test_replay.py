@@ -10,7 +10,6 @@ import io
 import json
 import random
 import shutil
-from pathlib import Path
 
 import pytest
 import requests
@@ -154,7 +153,7 @@ def test_cache_equals_full_engine_on_a_large_random_sample(policies, history):
     """The cached path gives exactly what `Engine.evaluate` gives, ticket by ticket."""
     rng = random.Random(5)
     odd = []
-    for r in history[:1500]:  # plus unusual values the generator does not make
+    for r in history:  # plus unusual values the generator does not make
         odd.append(dataclasses.replace(
             r, plan=rng.choice([r.plan, None, "platinum", "enterprise"]),
             channel=rng.choice([r.channel, "fax", "sms", "phone"]),

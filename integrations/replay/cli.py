@@ -111,7 +111,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
 def _replay(args: argparse.Namespace, as_of: dt.datetime | None) -> int:
     from integrations.replay import report
     from integrations.replay.records import RecordError, detect_format
-    from integrations.replay.run import InputErrors, Outcome, replay_file
+    from integrations.replay.run import InputErrors, replay_file
     from plugin.cli import UserError
 
     if not os.path.isfile(args.file):

@@ -238,14 +238,14 @@ def _achievement_chart(result: ReplayResult) -> str:
     by_plan, other = s.by_plan(), (c.by_plan() if c is not None else {})
     series = [("current", by_plan, _BLUE)] + ([("compared", other, _AMBER)] if c is not None else [])
     row_h = 26 * len(series) + 14
-    width, left, right = 640, 110, 150
-    height = 30 + row_h * len(plans) + 20
+    width, left, right = 720, 110, 210
+    height = 30 + row_h * len(plans)
     plot = width - left - right
     out = [f'<svg class="chart" id="achievement" role="img" viewBox="0 0 {width} {height}" width="100%" '
            f'xmlns="http://www.w3.org/2000/svg" aria-label="Achievement per plan">']
     for pct in (0, 25, 50, 75, 90, 100):
         x = left + plot * pct / 100
-        out.append(f'<line x1="{x:.1f}" y1="22" x2="{x:.1f}" y2="{height - 18}" class="grid"/>')
+        out.append(f'<line x1="{x:.1f}" y1="22" x2="{x:.1f}" y2="{height - 6}" class="grid"/>')
         out.append(f'<text x="{x:.1f}" y="15" class="axis" text-anchor="middle">{pct}%</text>')
     y = 30
     for plan in plans:
@@ -416,7 +416,8 @@ svg text{font-size:12px;fill:#323f4b}svg .axis{font-size:10px;fill:#7b8794}svg .
 svg .label{font-weight:600}svg .value{font-weight:600}svg .grid{stroke:#e4e7eb;stroke-width:1}
 svg .target{stroke:#1f2933;stroke-width:1.5;stroke-dasharray:4 3}svg .cell.open{stroke:#2e7d4f;stroke-width:1.2}
 svg .legend-open{stroke:#2e7d4f;stroke-width:1.2}svg .hatch{stroke:#c5cbd3;stroke-width:1}
-svg rect.bar:hover{opacity:.8}
+svg rect.bar:hover{opacity:.8}svg.heatmap{display:block;max-width:760px;margin:0 auto 12px}
+svg#achievement{display:block;max-width:900px}
 """
 
 _SCRIPT = """

@@ -562,6 +562,8 @@ def replay_file(
     as_of = as_of or dt.datetime.now(dt.timezone.utc)
     policies = load_policies(policies_dir)  # raises PolicyErrors before any work starts
     other_policies = load_policies(compare_dir) if compare_dir is not None else None
+    if pm is not None:
+        jobs = 1  # worker processes build their own plugin manager: a given one is used here only
     pm = pm if pm is not None else get_plugin_manager()
     cached = not exact and only_builtin_plugins(pm)
     jobs = jobs or os.cpu_count() or 1

@@ -58,6 +58,7 @@ class ServiceProcess:
             "POLICYDESK_ZAMMAD_WEBHOOK_TOKEN": WEBHOOK_TOKEN,
             "POLICYDESK_BILLING_SECRET": BILLING_SECRET,
             "POLICYDESK_RETRY_BASE": "0.2",
+            "POLICYDESK_LEASE": "3",
             "POLICYDESK_LOG_LEVEL": "INFO",
             **env,
         }
@@ -89,7 +90,15 @@ class ServiceProcess:
             self.proc.wait(timeout=20)
 
     def stop(self) -> None:
-        self.kill(signal.SIGTERM)
+        """SIGTERM; a clean exit is tested in test_serve_shutdown.py, so here a stuck one is killed."""
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(timeout=10)
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""

@@ -3,6 +3,7 @@ HTTP, signed webhooks, and the store on disk (SQLite) or a real PostgreSQL serve
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import signal
 import threading
@@ -203,3 +204,96 @@ def test_sigkill_during_a_burst_loses_nothing_and_applies_nothing_twice(service,
         store.close()
     for ticket_id in ticket_ids:
         assert len(policydesk_notes(api, ticket_id)) == 1, f"ticket {ticket_id} got its note twice"
+
+
+def _backdated_emergency(standin, api, breach_in: float) -> int:
+    """An Enterprise 24/7 emergency received by phone almost an hour ago (1 h target): its
+    warning step is past, its breach falls due in ``breach_in`` seconds."""
+    from integrations.zammad.standin.server import apply_seed
+
+    created = dt.datetime.now(dt.timezone.utc) - dt.timedelta(hours=1) + dt.timedelta(seconds=breach_in)
+    stamp = created.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+    apply_seed(standin.state, {"tickets": [{
+        "title": "Database cluster unreachable", "group": "Support", "customer": "it-ops@helvetia-retail.ch",
+        "created_at": stamp, "updated_at": stamp,
+        "article": {"type": "phone", "sender": "Customer", "subject": "DB", "body": "down", "internal": False},
+    }]})
+    ticket_id = max(t["id"] for t in standin.state.all("tickets"))
+    response = api.put(f"tickets/{ticket_id}", json={"policydesk_category": "infrastructure",
+                                                      "policydesk_emergency": True})
+    assert response.status_code == 200, response.text
+    return ticket_id
+
+
+def _escalation_fires_once_at_its_instant(services, api, standin, store_url):
+    ticket_id = _backdated_emergency(standin, api, breach_in=4.0)
+    wait_until(lambda: "sla:warning" in tags(api, ticket_id), what="the warning step (already past)")
+    wait_until(lambda: "sla:breached" in tags(api, ticket_id), timeout=20, what="the breach step")
+    store = open_store(store_url)
+    try:
+        wait_until(lambda: store.queue_depth() == 0 and store.counts()["claimed"] == 0, what="queue drained")
+        timers = {t.step: t for t in store.timers_of(str(ticket_id))}
+        breach = timers["breach"]
+        late = (breach.fired_at - breach.due_at).total_seconds()
+        print(f"breach due {breach.due_at.isoformat()} fired {breach.fired_at.isoformat()} ({late:+.3f} s)")
+        assert 0 <= late < 1.5, late
+        timer_jobs = [j for j in _all_jobs(store) if j.source == "timer" and j.delivery_id.startswith(f"{ticket_id}:")]
+        assert sorted(j.delivery_id.rsplit(":", 1)[1] for j in timer_jobs) == ["breach", "warning"]
+    finally:
+        store.close()
+    breach_notes = [n for n in policydesk_notes(api, ticket_id) if "Escalation 'breach'" in n["body"]]
+    assert len(breach_notes) == 1
+    assert api.get(f"tickets/{ticket_id}?expand=true").json()["priority"] == "3 high"
+
+
+def test_escalation_fires_once_at_the_right_instant(service, api, standin, store_url):
+    _escalation_fires_once_at_its_instant([service], api, standin, store_url)
+
+
+def test_two_instances_on_postgres_fire_each_step_once(standin, api, tmp_path, request):
+    base = request.getfixturevalue("pg_dsn")
+    schema = f"e2e_{uuid.uuid4().hex[:10]}"
+    store_url = f"{base}{'&' if '?' in base else '?'}schema={schema}"
+    first = ServiceProcess(standin.url, store_url, tmp_path / "one.log").start()
+    second = ServiceProcess(standin.url, store_url, tmp_path / "two.log").start()
+    try:
+        sync_zammad(standin.url, first.url)
+        # Zammad's webhook reaches one instance; both share the queue, the timers and the leader lock.
+        _escalation_fires_once_at_its_instant([first, second], api, standin, store_url)
+    finally:
+        first.stop()
+        second.stop()
+        import psycopg
+
+        with psycopg.connect(base, autocommit=True) as conn:
+            conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+
+
+def test_downgrade_within_commitment_is_refused_and_changes_nothing(service, api, standin):
+    org = next(o for o in standin.state.all("organizations") if o["name"] == "Helvetia Retail Group")
+    today = dt.date.today().isoformat()
+
+    def event(kind, plan):
+        return {"id": f"evt_{uuid.uuid4().hex[:8]}", "type": kind, "occurred_at": dt.datetime.now(dt.timezone.utc)
+                .isoformat(timespec="seconds"), "organization": {"billing_account": "acct_42",
+                                                                  "zammad_organization_id": org["id"]},
+                "subscription": {"plan": plan, "start": today, "commitment": {"months": 6},
+                                 "billing_period": "annual"}}
+
+    created = service.post_billing(event("subscription.created", "enterprise"))
+    assert created.status_code == 201, created.text
+    assert created.json()["vip_code"]
+    store = open_store(service.store_url)
+    try:
+        wait_until(lambda: store.queue_depth() == 0 and store.counts()["claimed"] == 0, what="activation applied")
+        writes_before = len(standin.state.requests.writes())
+        refused = service.post_billing(event("subscription.plan_changed", "pro"))
+        assert refused.status_code == 409
+        assert refused.json()["status"] == "refused" and "downgrade" in refused.json()["reason"]
+        time.sleep(1.0)
+        assert store.get_subscription(str(org["id"])).plan == "enterprise"
+        assert any(e.kind.endswith("refused") for e in store.audit_log(limit=50))
+    finally:
+        store.close()
+    assert api.get(f"organizations/{org['id']}").json()["support_plan"] == "enterprise"
+    assert len(standin.state.requests.writes()) == writes_before, "a refused downgrade wrote to Zammad"

@@ -297,3 +297,20 @@ def test_downgrade_within_commitment_is_refused_and_changes_nothing(service, api
         store.close()
     assert api.get(f"organizations/{org['id']}").json()["support_plan"] == "enterprise"
     assert len(standin.state.requests.writes()) == writes_before, "a refused downgrade wrote to Zammad"
+
+
+def test_agent_reply_stops_the_clock(service, api, standin):
+    ticket_id = create_ticket(api)
+    wait_until(lambda: policydesk_notes(api, ticket_id), what="first processing")
+    store = open_store(service.store_url)
+    try:
+        wait_until(lambda: any(t.fired_at is None for t in store.timers_of(str(ticket_id))), what="timers set")
+        reply = api.post("ticket_articles", json={"ticket_id": ticket_id, "type": "email", "sender": "Agent",
+                                                  "internal": False, "body": "We are on it.",
+                                                  "to": CUSTOMER_PRO})
+        assert reply.status_code == 201, reply.text
+        wait_until(lambda: not [t for t in store.timers_of(str(ticket_id)) if t.fired_at is None],
+                   what="timers cleared by the first response")
+    finally:
+        store.close()
+    assert api.get(f"tickets/{ticket_id}").json()["first_response_at"]

@@ -778,6 +778,9 @@ class State:
                 ticket["last_contact_customer_at"] = now
             elif sender == "Agent":
                 ticket["last_contact_agent_at"] = now
+                # Zammad: the first public answer of an agent is the ticket's first response.
+                if ticket.get("first_response_at") is None:
+                    ticket["first_response_at"] = now
         return article
 
     def create_article(self, params: Mapping[str, Any], actor: int) -> dict[str, Any]:

@@ -1,19 +1,8 @@
 from __future__ import annotations
 
-import datetime as dt
-from pathlib import Path
-from zoneinfo import ZoneInfo
-
 import pytest
 
-REPO = Path(__file__).resolve().parent.parent
-POLICIES = REPO / "policies"
-ZURICH = ZoneInfo("Europe/Zurich")
-
-
-def zurich(text: str) -> dt.datetime:
-    """A Zurich wall-clock time, e.g. zurich("2026-11-27 21:00")."""
-    return dt.datetime.fromisoformat(text).replace(tzinfo=ZURICH)
+from support import POLICIES
 
 
 @pytest.fixture(scope="session")

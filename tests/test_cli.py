@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from conftest import POLICIES, REPO
+from support import POLICIES, REPO
 from plugin.cli import main
 
 

@@ -6,7 +6,7 @@ import datetime as dt
 
 import pytest
 
-from conftest import zurich
+from support import zurich
 from plugin.engine import Engine
 from plugin.manager import get_plugin_manager
 from plugin.model import Organization, Ticket

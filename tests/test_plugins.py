@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REPO, zurich
+from support import REPO, zurich
 from plugin import hookimpl, hookspecs
 from plugin.engine import Engine, EngineError
 from plugin.manager import PluginError, get_plugin_manager

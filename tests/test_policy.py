@@ -26,7 +26,7 @@ from plugin.policy import (
     validate_policies,
 )
 
-from conftest import POLICIES, REPO, zurich
+from support import POLICIES, REPO, zurich
 
 CASES = REPO / "tests" / "policies"
 INVALID = sorted(p.name for p in (CASES / "invalid").iterdir() if p.is_dir())

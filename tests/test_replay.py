@@ -47,7 +47,7 @@ from plugin.manager import get_plugin_manager
 from plugin.model import Organization, Verdict
 from plugin.policy import load_policies
 
-from conftest import POLICIES, zurich
+from support import POLICIES, zurich
 
 UTC = dt.timezone.utc
 AS_OF = dt.datetime(2026, 6, 1, tzinfo=UTC)

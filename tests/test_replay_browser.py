@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import POLICIES
+from support import POLICIES
 
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
          "--disable-extensions", "--no-first-run", "--hide-scrollbars"]

@@ -6,7 +6,7 @@ import importlib
 import io
 import sys
 
-from conftest import POLICIES
+from support import POLICIES
 from integrations.zammad.standin import running_standin
 from service_harness import BILLING_SECRET, POLICYDESK_TOKEN, WEBHOOK_TOKEN
 

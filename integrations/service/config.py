@@ -11,6 +11,7 @@
 | ``POLICYDESK_MAX_BODY`` | ``1048576`` | largest accepted webhook body, bytes |
 | ``POLICYDESK_RETRY_BASE`` | ``2`` | first retry delay of a failed job, seconds (doubles each time) |
 | ``POLICYDESK_MAX_ATTEMPTS`` | ``8`` | attempts before a failing job is parked |
+| ``POLICYDESK_LEASE`` | ``60`` | seconds a worker holds a claimed job; a crashed worker's jobs are retaken after it |
 | ``ZAMMAD_URL``, ``ZAMMAD_TOKEN`` / ``_FILE`` | required | see `integrations.zammad.adapter.ZammadSettings` |
 """
 
@@ -72,6 +73,7 @@ class ServiceConfig:
     max_body_bytes: int = 1 << 20
     retry_base_seconds: float = 2.0
     max_attempts: int = 8
+    lease_seconds: float = 60.0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, policies: str | None = None) -> "ServiceConfig":
@@ -93,4 +95,5 @@ class ServiceConfig:
             max_body_bytes=_int(env, "POLICYDESK_MAX_BODY", 1 << 20),
             retry_base_seconds=_float(env, "POLICYDESK_RETRY_BASE", 2.0),
             max_attempts=max(1, _int(env, "POLICYDESK_MAX_ATTEMPTS", 8)),
+            lease_seconds=max(1.0, _float(env, "POLICYDESK_LEASE", 60.0)),
         )

@@ -62,7 +62,7 @@ class Service:
         name = f"{socket.gethostname()}:{id(self) & 0xFFFF:04x}"
         for n in range(self.config.workers):
             worker = Worker(self.store, self.processor, self.metrics, f"{name}/w{n}", backoff=self.backoff,
-                            is_transient=is_transient)
+                            is_transient=is_transient, lease_seconds=self.config.lease_seconds)
             self.workers.append(worker)
             self._thread(worker.run, f"worker-{n}")
         if self.scheduler is not None:

@@ -59,7 +59,7 @@ class Worker:
         backoff: Backoff = Backoff(),
         is_transient: Callable[[BaseException], bool] = lambda error: not isinstance(error, PermanentError),
         poll_seconds: float = 0.2,
-        lease_seconds: float = 120.0,
+        lease_seconds: float = 60.0,
         clock: Callable[[], dt.datetime] = utcnow,
     ) -> None:
         self.store = store
@@ -79,7 +79,10 @@ class Worker:
         for job in jobs:
             if self.stopping.is_set():
                 break  # unprocessed claims go back to the queue when their lease expires
-            self._process(job)
+            # The lease ran while earlier jobs of the batch were processed: renew it, and
+            # leave the job alone if another worker has taken it over meanwhile.
+            if self.store.extend_lease(job.id, self.name, self.clock(), self.lease_seconds):
+                self._process(job)
         return len(jobs)
 
     def _process(self, job: Job) -> None:

@@ -34,6 +34,8 @@ def add_commands(sub: Any, policies_default: str, policies_help: str) -> None:
     sandbox.add_argument("--host", default="127.0.0.1")
     sandbox.add_argument("--port", type=int, default=3000)
     sandbox.add_argument("--seed", metavar="FILE", help="YAML/JSON seed (default: the bundled desk; 'empty' for none)")
+    sandbox.add_argument("--webhook-backoff", type=float, default=10.0, metavar="SECONDS",
+                         help="seconds times the attempt number between webhook retries (Zammad: 10)")
     sandbox.set_defaults(func=cmd_sandbox)
 
     try:
@@ -95,19 +97,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_sandbox(args: argparse.Namespace) -> int:
-    from integrations.zammad.standin.server import StandIn
+    from integrations.zammad.standin.__main__ import main as standin_main
 
-    seed = args.seed
-    standin = StandIn(seed, host=args.host, port=args.port)
-    print(f"Zammad stand-in on {standin.url}  admin token: {standin.admin_token}", flush=True)
-    print("Ctrl-C to stop.", flush=True)
-    try:
-        standin.serve_forever()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        standin.stop()
-    return 0
+    return standin_main(["--host", args.host, "--port", str(args.port), "--webhook-backoff", str(args.webhook_backoff)]
+                        + (["--seed", args.seed] if args.seed else []))
 
 
 def cmd_queue(args: argparse.Namespace) -> int:

@@ -56,15 +56,43 @@ class Hooks:
     """Calls each hook with keyword arguments and turns a plugin's exception into `PluginError`.
 
     The engine goes through this class only, never through ``pm.hook`` directly.
+
+    Speed: the `pluggy.HookCaller` of each hook is looked up once and kept (pluggy updates
+    a caller in place when plugins register or unregister). When every implementation of a
+    hook is a plain one (no wrappers) taking ``(request, decision)`` and no tracing or call
+    monitoring is installed, their functions are called directly, in pluggy's order and
+    with pluggy's semantics (``firstresult`` stops at the first non-``None``; collecting
+    hooks gather every non-``None``). The list of functions is a snapshot of the caller's
+    implementations, taken again whenever they change; anything else goes through pluggy.
     """
 
     def __init__(self, pm: pluggy.PluginManager) -> None:
         self.pm = pm
+        self._dispatch: dict[str, _Dispatch] = {}
 
     def _call(self, name: str, request: Request, decision: Decision) -> Any:
-        caller = getattr(self.pm.hook, name)
+        dispatch = self._dispatch.get(name)
+        if dispatch is None:
+            dispatch = self._dispatch[name] = _Dispatch(getattr(self.pm.hook, name))
+        caller = dispatch.caller
+        if dispatch.snapshot != caller._hookimpls:
+            dispatch.refresh()
+        functions = dispatch.functions
         try:
-            return caller(request=request, decision=decision)
+            if functions is None or getattr(self.pm, "_inner_hookexec", None) is not _MULTICALL:
+                return caller(request=request, decision=decision)
+            if dispatch.firstresult:
+                for function in functions:
+                    result = function(request, decision)
+                    if result is not None:
+                        return result
+                return None
+            results = []
+            for function in functions:
+                result = function(request, decision)
+                if result is not None:
+                    results.append(result)
+            return results
         except Exception as error:  # the one error boundary: say which plugin broke
             raise PluginError(name, self._culprit(caller, error), error) from error
 
@@ -106,11 +134,52 @@ class Hooks:
         return _in_stage_order(self._call("policydesk_notes", request, decision))
 
 
+#: pluggy's own executor; the direct path is taken only while the manager still uses it
+#: (``enable_tracing`` and ``add_hookcall_monitoring`` replace it).
+_MULTICALL = getattr(pluggy._manager, "_multicall", None)  # type: ignore[attr-defined]
+
+
+class _Dispatch:
+    """One hook's caller and, when they can be called directly, its implementations' functions."""
+
+    __slots__ = ("caller", "snapshot", "functions", "firstresult")
+
+    def __init__(self, caller: pluggy.HookCaller) -> None:
+        self.caller = caller
+        spec = caller.spec
+        self.firstresult = bool(spec.opts.get("firstresult", False)) if spec is not None else False
+        self.snapshot: list[Any] | None = None
+        self.functions: tuple[Any, ...] | None = None
+        self.refresh()
+
+    def refresh(self) -> None:
+        impls = list(self.caller._hookimpls)
+        self.snapshot = impls
+        direct = (
+            _MULTICALL is not None
+            and self.caller.spec is not None
+            and not self.caller.spec.kwargdefaults
+            and not self.caller.is_historic()
+            and all(
+                not impl.hookwrapper and not impl.wrapper and not impl.kwargnames
+                and tuple(impl.argnames) == ("request", "decision")
+                for impl in impls
+            )
+        )
+        # pluggy calls the implementations last-registered (and tryfirst) first.
+        self.functions = tuple(impl.function for impl in reversed(impls)) if direct else None
+
+
 #: Built-in contributions read in the order the engine decides (plan first), whatever
 #: order pluggy called them in; site plugins' contributions follow.
 _STAGE = {name: index for index, name in enumerate(BUILTIN_PLUGINS)}
 
 
+def _stage(contribution: Contribution, _get: Any = _STAGE.get, _last: int = len(_STAGE)) -> int:
+    return _get(contribution.source, _last)
+
+
 def _in_stage_order(results: Iterable[Sequence[Contribution] | None]) -> tuple[Contribution, ...]:
     items = [item for result in results if result for item in result]
-    return tuple(sorted(items, key=lambda c: _STAGE.get(c.source, len(_STAGE))))
+    items.sort(key=_stage)
+    return tuple(items)

@@ -155,3 +155,55 @@ def test_hook_is_documented_in_docs_with_its_exact_signature(name):
     signature = f"{name}{inspect.signature(getattr(hookspecs, name))}"
     signature = re.sub(r"\s+", " ", signature).replace("'", "")
     assert signature in docs, f"docs/plugins.md lacks: {signature}"
+
+
+def test_plugins_registered_after_the_engine_exists_take_effect(bundled_policies):
+    """The engine keeps pluggy's hook callers (and calls plain implementations directly):
+    registering, unregistering and swapping plugins later must still show at once."""
+
+    class Platinum:
+        @hookimpl
+        def policydesk_plan(self, request, decision):
+            return Verdict("pro", "site.platinum", "swapped in")
+
+    class Wrapper:
+        seen: list[str] = []
+
+        @hookimpl(wrapper=True)
+        def policydesk_tags(self, request, decision):
+            tags = yield
+            Wrapper.seen.append("tags")
+            return [*tags, [Contribution("site:wrapped", "site.wrap", "wrapper")]]
+
+    pm = get_plugin_manager(load_entrypoints=False)
+    engine = Engine(bundled_policies, pm)
+    assert engine.evaluate(TICKET, ORG, NOW).plan.source == "policydesk.tier"
+    pm.register(EveryoneIsEnterprise(), name="site.vip")
+    d = engine.evaluate(TICKET, ORG, NOW)
+    assert (d.plan.value, d.plan.source) == ("enterprise", "site.vip")
+    assert "site:checked" in d.tag_names
+    pm.unregister(name="site.vip")
+    pm.register(Platinum(), name="site.platinum")  # same number of implementations
+    d = engine.evaluate(TICKET, ORG, NOW)
+    assert (d.plan.value, d.plan.source) == ("pro", "site.platinum")
+    assert "site:checked" not in d.tag_names
+    pm.register(Wrapper(), name="site.wrap")
+    d = engine.evaluate(TICKET, ORG, NOW)
+    assert Wrapper.seen == ["tags"] and "site:wrapped" in d.tag_names
+    pm.unregister(name="site.wrap")
+    pm.unregister(name="site.platinum")
+    d = engine.evaluate(TICKET, ORG, NOW)
+    assert d.plan.source == "policydesk.tier" and "site:wrapped" not in d.tag_names
+
+
+def test_hook_call_monitoring_sees_every_call(bundled_policies):
+    pm = get_plugin_manager(load_entrypoints=False)
+    engine = Engine(bundled_policies, pm)
+    engine.evaluate(TICKET, ORG, NOW)
+    calls: list[str] = []
+    undo = pm.add_hookcall_monitoring(lambda name, impls, kwargs: calls.append(name), lambda *a: None)
+    try:
+        engine.evaluate(TICKET, ORG, NOW)
+    finally:
+        undo()
+    assert sorted(calls) == sorted(n for n in dir(hookspecs) if n.startswith("policydesk_"))

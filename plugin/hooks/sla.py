@@ -27,7 +27,7 @@ def policydesk_first_response_due(request: Request, decision: Decision) -> Verdi
     name = decision.calendar.value
     calendar = request.policies.calendars[name]
     created = request.ticket.created_at
-    due = deadline(calendar, request.ticket, plan.first_response_minutes)
+    due = _deadline(calendar, request.ticket, plan.first_response_minutes)
     if due is None:
         since = request.ticket.paused[-1][0]
         return Verdict(None, SOURCE, f"the clock is paused since {human_instant(since.astimezone(calendar.timezone))} "
@@ -61,6 +61,25 @@ def deadline(calendar: BusinessCalendar, ticket: Ticket, minutes: float) -> dt.d
     return calendar.add(cursor, remaining)
 
 
+#: The last `deadline` computed: (calendar, ticket, minutes, result). The step at 100 % of
+#: the target is the first-response deadline again; this saves computing it twice. Holds
+#: its calendar and ticket (both immutable), so identity is a sound key; one tuple,
+#: replaced whole, so threads sharing it see either the old or the new entry.
+_last_deadline: tuple[BusinessCalendar, Ticket, float, dt.datetime | None] | None = None
+
+
+def _deadline(calendar: BusinessCalendar, ticket: Ticket, minutes: float) -> dt.datetime | None:
+    """`deadline`, remembering the last answer."""
+    global _last_deadline
+    minutes = float(minutes)
+    last = _last_deadline
+    if last is not None and last[0] is calendar and last[1] is ticket and last[2] == minutes:
+        return last[3]
+    due = deadline(calendar, ticket, minutes)
+    _last_deadline = (calendar, ticket, minutes, due)
+    return due
+
+
 @hookimpl(trylast=True)
 def policydesk_escalation(request: Request, decision: Decision) -> Verdict[EscalationState] | None:
     due = decision.first_response_due
@@ -71,7 +90,7 @@ def policydesk_escalation(request: Request, decision: Decision) -> Verdict[Escal
     calendar = request.policies.calendars[decision.calendar.value]
     step_due = {}
     for step in plan.escalation:
-        when = deadline(calendar, request.ticket, plan.first_response_minutes * step.at_percent / 100)
+        when = _deadline(calendar, request.ticket, plan.first_response_minutes * step.at_percent / 100)
         if when is not None:  # a step beyond a pause that has not ended is not due yet
             step_due[step.name] = when
     answered = request.ticket.first_response_at

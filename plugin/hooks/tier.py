@@ -47,8 +47,11 @@ def policydesk_priority(request: Request, decision: Decision) -> Verdict[str]:
     return Verdict(value, SOURCE, f"{value} from {why}")
 
 
+_RANKS = {name: index for index, name in enumerate(PRIORITIES)}
+
+
 def _rank(priority: str) -> int:
-    return PRIORITIES.index(priority) if priority in PRIORITIES else -1
+    return _RANKS.get(priority, -1) if isinstance(priority, str) else -1
 
 
 @hookimpl(trylast=True)

@@ -37,19 +37,31 @@ class Engine:
         request = Request(ticket, organization, now, self.policies)
         hooks = self.hooks
         decision = Decision(now=now)
-        decision = decision.with_(plan=_known(hooks.plan(request, decision), self.policies.plans, "plan"))
-        decision = decision.with_(scope=hooks.scope(request, decision))
-        decision = decision.with_(emergency=hooks.emergency(request, decision))
-        decision = decision.with_(
-            calendar=_known(hooks.calendar(request, decision), self.policies.calendars, "calendar")
+        # Each hook sees a new immutable Decision: a copy of the last with one field set
+        # (what ``decision.with_(field=value)`` returns, without its keyword handling).
+        decision = _set(decision, "plan", _known(hooks.plan(request, decision), self.policies.plans, "plan"))
+        decision = _set(decision, "scope", hooks.scope(request, decision))
+        decision = _set(decision, "emergency", hooks.emergency(request, decision))
+        decision = _set(
+            decision, "calendar", _known(hooks.calendar(request, decision), self.policies.calendars, "calendar")
         )
-        decision = decision.with_(first_response_due=hooks.first_response_due(request, decision))
-        decision = decision.with_(account_managers=hooks.account_managers(request, decision))
-        decision = decision.with_(escalation=hooks.escalation(request, decision))
-        decision = decision.with_(priority=hooks.priority(request, decision))
-        decision = decision.with_(tags=hooks.tags(request, decision))
-        return decision.with_(notes=hooks.notes(request, decision))
+        decision = _set(decision, "first_response_due", hooks.first_response_due(request, decision))
+        decision = _set(decision, "account_managers", hooks.account_managers(request, decision))
+        decision = _set(decision, "escalation", hooks.escalation(request, decision))
+        decision = _set(decision, "priority", hooks.priority(request, decision))
+        decision = _set(decision, "tags", hooks.tags(request, decision))
+        return _set(decision, "notes", hooks.notes(request, decision))
 
+
+_new_object = object.__new__
+
+
+def _set(decision: Decision, name: str, value: object) -> Decision:
+    new = _new_object(Decision)
+    attrs = new.__dict__
+    attrs.update(decision.__dict__)
+    attrs[name] = value
+    return new
 
 def _known(verdict: Verdict[str] | None, known: object, what: str) -> Verdict[str]:
     if verdict is None:

@@ -61,22 +61,26 @@ def deadline(calendar: BusinessCalendar, ticket: Ticket, minutes: float) -> dt.d
     return calendar.add(cursor, remaining)
 
 
-#: The last `deadline` computed: (calendar, ticket, minutes, result). The step at 100 % of
-#: the target is the first-response deadline again; this saves computing it twice. Holds
-#: its calendar and ticket (both immutable), so identity is a sound key; one tuple,
-#: replaced whole, so threads sharing it see either the old or the new entry.
-_last_deadline: tuple[BusinessCalendar, Ticket, float, dt.datetime | None] | None = None
+#: The deadlines last computed for one (calendar, ticket): (calendar, ticket, {minutes:
+#: result}). The step at 100 % of the target is the first-response deadline again; this
+#: saves computing it twice. Holds its calendar and ticket (both immutable), so identity
+#: is a sound key; threads sharing it store the same answers for the same key.
+_last_deadlines: tuple[BusinessCalendar, Ticket, dict[float, dt.datetime | None]] | None = None
 
 
 def _deadline(calendar: BusinessCalendar, ticket: Ticket, minutes: float) -> dt.datetime | None:
-    """`deadline`, remembering the last answer."""
-    global _last_deadline
+    """`deadline`, remembering the answers for the last calendar and ticket."""
+    global _last_deadlines
     minutes = float(minutes)
-    last = _last_deadline
-    if last is not None and last[0] is calendar and last[1] is ticket and last[2] == minutes:
-        return last[3]
-    due = deadline(calendar, ticket, minutes)
-    _last_deadline = (calendar, ticket, minutes, due)
+    last = _last_deadlines
+    if last is not None and last[0] is calendar and last[1] is ticket:
+        known = last[2]
+        if minutes in known:
+            return known[minutes]
+    else:
+        known = {}
+        _last_deadlines = (calendar, ticket, known)
+    due = known[minutes] = deadline(calendar, ticket, minutes)
     return due
 
 

@@ -13,7 +13,9 @@ Concurrency: one connection per thread. Every write transaction starts with
 timer sweeps are serialised (no ``SKIP LOCKED`` needed) and a transaction never has
 to upgrade a read lock (which fails with ``SQLITE_BUSY`` regardless of the timeout).
 Waiting for the lock is bounded by ``busy_timeout``. Several processes may share the
-file on a local disk (not a network file system).
+file on a local disk (not a network file system). Within one process, write
+transactions first take a `threading.Lock` per database file: threads queue on it and
+get it the moment it frees, so only other processes ever wait in SQLite's busy handler.
 """
 
 from __future__ import annotations
@@ -32,6 +34,21 @@ from integrations.store.base import StoreError
 from integrations.store.sqlstore import UTC, SQLStore, Tx, utc
 
 __all__ = ["SQLiteStore"]
+
+
+#: Real path of a database file -> the lock its write transactions take in this process
+#: (shared by every `SQLiteStore` on that file).
+_WRITE_LOCKS: dict[str, threading.Lock] = {}
+_WRITE_LOCKS_GUARD = threading.Lock()
+
+
+def _write_lock(path: Path) -> threading.Lock:
+    key = os.path.realpath(path)
+    with _WRITE_LOCKS_GUARD:
+        lock = _WRITE_LOCKS.get(key)
+        if lock is None:
+            lock = _WRITE_LOCKS[key] = threading.Lock()
+        return lock
 
 
 class _Connection(sqlite3.Connection):
@@ -67,6 +84,7 @@ class SQLiteStore(SQLStore):
         # Weak: a thread's connection goes (and closes) with the thread.
         self._connections: weakref.WeakSet[_Connection] = weakref.WeakSet()
         self._guard = threading.Lock()
+        self._write_lock = _write_lock(self.path)
         self._closed = False
         self._migrate()
 
@@ -103,14 +121,32 @@ class SQLiteStore(SQLStore):
     @contextmanager
     def _transaction(self, write: bool) -> Iterator[Tx]:
         conn = self._conn()
-        conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+        if not write:
+            conn.execute("BEGIN")
+            try:
+                yield _SQLiteTx(conn)
+                conn.execute("COMMIT")
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
+            return
+        # Threads of this process queue here and are handed the lock as soon as it is
+        # free; only other processes meet SQLite's busy handler (which sleeps in steps
+        # of up to 100 ms instead of waking when the lock frees).
+        if not self._write_lock.acquire(timeout=self.busy_timeout):
+            raise sqlite3.OperationalError(f"database is locked (waited {self.busy_timeout:g} s in this process)")
         try:
-            yield _SQLiteTx(conn)
-            conn.execute("COMMIT")
-        except BaseException:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            raise
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield _SQLiteTx(conn)
+                conn.execute("COMMIT")  # synchronous=FULL: on disk when this returns
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
+        finally:
+            self._write_lock.release()
 
     def close(self) -> None:
         with self._guard:

@@ -123,14 +123,19 @@ def serve(config: ServiceConfig, ready: Callable[[str], None] | None = None) -> 
     """Run the service under waitress until SIGINT or SIGTERM."""
     from waitress.server import create_server
 
+    from integrations.serving import run_until
+
     service = Service.from_config(config)
     server = create_server(service.app, host=config.host, port=config.port, threads=8,
                            max_request_body_size=config.max_body_bytes + 1, ident="policydesk")
     service.start_background()
+    stopping = threading.Event()
 
     def shutdown(signum: int, frame: Any) -> None:
+        # Only set the event: the serving loop closes the listening socket and every
+        # kept-alive connection itself (waitress's run() would keep looping on them).
         log.info("signal %d: shutting down", signum)
-        server.close()
+        stopping.set()
 
     signal.signal(signal.SIGTERM, shutdown)
     signal.signal(signal.SIGINT, shutdown)
@@ -139,9 +144,7 @@ def serve(config: ServiceConfig, ready: Callable[[str], None] | None = None) -> 
     if ready:
         ready(address)
     try:
-        server.run()
-    except (OSError, ValueError):  # the listening socket closed by the signal handler
-        pass
+        run_until(server, stopping)
     finally:
         service.stop()
 

@@ -264,21 +264,9 @@ class StandIn:
     def serve_forever(self) -> None:
         """waitress' loop, stoppable: `stop` sets a flag; the loop closes every channel
         (kept-alive client connections included) in its own thread, then returns."""
-        server = self._server
-        try:
-            while not self._stopping.is_set():
-                server.asyncore.loop(timeout=0.05, map=server._map, use_poll=server.adj.asyncore_use_poll,
-                                     count=1)
-        finally:
-            for channel in list(server._map.values()):
-                try:
-                    channel.close()
-                except Exception:  # noqa: BLE001
-                    pass
-            try:
-                server.task_dispatcher.shutdown(timeout=1)
-            except Exception:  # noqa: BLE001
-                pass
+        from integrations.serving import run_until
+
+        run_until(self._server, self._stopping)
 
     def stop(self) -> None:
         self.state.faults.release()

@@ -23,7 +23,7 @@ from typing import Any, Mapping
 from zammad_py import ZammadAPI
 
 from integrations.zammad import mapping
-from integrations.zammad.errors import ZammadError, ZammadNotFound
+from integrations.zammad.errors import ZammadError, ZammadNotFound, ZammadValidationError
 from integrations.zammad.mapping import (
     NOTE_PREFERENCE,
     NOTE_SUBJECT,
@@ -362,10 +362,19 @@ class ZammadAdapter:
                 continue
             if int(user["id"]) in state.mentioned_user_ids:
                 continue
-            retry.run(
-                lambda user=user: self.client.mentions.add(tid, on_behalf_of=user["id"]),
-                already_done=lambda user=user: self._mentioned(tid, int(user["id"])),
-            )
+            try:
+                retry.run(
+                    lambda user=user: self.client.mentions.add(tid, on_behalf_of=user["id"]),
+                    already_done=lambda user=user: self._mentioned(tid, int(user["id"])),
+                )
+            except ZammadValidationError as exc:
+                # Another worker applying an event of the same ticket mentioned them
+                # between our read and this POST: Zammad answers 422 ("User has already
+                # been taken"). The ticket is right; any other 422 is still an error.
+                if exc.status != 422 or not self._mentioned(tid, int(user["id"])):
+                    raise
+                log.info("ticket %s: %r was mentioned meanwhile (concurrent update)", tid, person)
+                continue
             changes.mentions_added.append(person)
 
         update: dict[str, Any] = {}

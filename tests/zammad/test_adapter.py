@@ -782,3 +782,37 @@ def test_standin_pagination(standin: StandInDesk) -> None:
     expected = len(standin.zammad.state.all("users"))
     assert len(users) == expected and len({u["id"] for u in users}) == expected
     assert len(standin.zammad.state.requests.matching("GET", "/api/v1/users")) == expected // 2 + 1
+
+
+def test_standin_answers_a_duplicate_mention_like_zammad(standin: StandInDesk) -> None:
+    client, tid = standin.client, standin.ticket_id
+    ana = standin.adapter.find_user("ana@provider.example")
+    client.mentions.add(tid, on_behalf_of=ana["id"])
+    with pytest.raises(ZammadValidationError) as info:
+        client.mentions.add(tid, on_behalf_of=ana["id"])
+    assert info.value.status == 422 and "User has already been taken" in str(info.value)
+
+
+def test_mention_race_with_another_worker_is_not_an_error(standin: StandInDesk) -> None:
+    """Two workers apply events of one ticket at once: both read "not mentioned", the other
+    one mentions first; this one's POST gets Zammad's 422 and must not fail the job."""
+    client, adapter, tid = standin.client, standin.adapter, standin.ticket_id
+    stale = adapter.read_state(tid)
+    assert stale.mentioned_user_ids == frozenset()
+    ana = adapter.find_user("ana@provider.example")
+    client.mentions.add(tid, on_behalf_of=ana["id"])  # the other worker, between our read and our write
+
+    changes = adapter.apply_decision(tid, pro_decision(), state=stale)
+
+    assert [m["user_id"] for m in client.mentions.for_ticket(tid)] == [ana["id"]]
+    assert changes.mentions_added == []
+    assert set(client.tags.list(tid)) == {"billing", "plan:pro", "hours:email"}  # the rest was applied
+    assert len(adapter.policydesk_notes(tid)) == 1
+
+
+def test_other_mention_validation_errors_still_raise(standin: StandInDesk) -> None:
+    """A 422 on mention creation that is not "already mentioned" (the re-read shows no mention)."""
+    standin.zammad.state.faults.fail_next(1, status=422, path="/api/v1/mentions")
+    with pytest.raises(ZammadValidationError):
+        standin.adapter.apply_decision(standin.ticket_id, pro_decision())
+    assert standin.client.mentions.for_ticket(standin.ticket_id) == []

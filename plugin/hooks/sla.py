@@ -27,7 +27,7 @@ def policydesk_first_response_due(request: Request, decision: Decision) -> Verdi
     name = decision.calendar.value
     calendar = request.policies.calendars[name]
     created = request.ticket.created_at
-    due = _deadline(calendar, request.ticket, plan.first_response_minutes)
+    due = deadline(calendar, request.ticket, plan.first_response_minutes)
     if due is None:
         since = request.ticket.paused[-1][0]
         return Verdict(None, SOURCE, f"the clock is paused since {human_instant(since.astimezone(calendar.timezone))} "
@@ -61,29 +61,6 @@ def deadline(calendar: BusinessCalendar, ticket: Ticket, minutes: float) -> dt.d
     return calendar.add(cursor, remaining)
 
 
-#: The deadlines last computed for one (calendar, ticket): (calendar, ticket, {minutes:
-#: result}). The step at 100 % of the target is the first-response deadline again; this
-#: saves computing it twice. Holds its calendar and ticket (both immutable), so identity
-#: is a sound key; threads sharing it store the same answers for the same key.
-_last_deadlines: tuple[BusinessCalendar, Ticket, dict[float, dt.datetime | None]] | None = None
-
-
-def _deadline(calendar: BusinessCalendar, ticket: Ticket, minutes: float) -> dt.datetime | None:
-    """`deadline`, remembering the answers for the last calendar and ticket."""
-    global _last_deadlines
-    minutes = float(minutes)
-    last = _last_deadlines
-    if last is not None and last[0] is calendar and last[1] is ticket:
-        known = last[2]
-        if minutes in known:
-            return known[minutes]
-    else:
-        known = {}
-        _last_deadlines = (calendar, ticket, known)
-    due = known[minutes] = deadline(calendar, ticket, minutes)
-    return due
-
-
 @hookimpl(trylast=True)
 def policydesk_escalation(request: Request, decision: Decision) -> Verdict[EscalationState] | None:
     due = decision.first_response_due
@@ -94,7 +71,9 @@ def policydesk_escalation(request: Request, decision: Decision) -> Verdict[Escal
     calendar = request.policies.calendars[decision.calendar.value]
     step_due = {}
     for step in plan.escalation:
-        when = _deadline(calendar, request.ticket, plan.first_response_minutes * step.at_percent / 100)
+        # The step at 100 % of the target is the deadline itself: don't count it twice.
+        when = due.value if step.at_percent == 100 else deadline(
+            calendar, request.ticket, plan.first_response_minutes * step.at_percent / 100)
         if when is not None:  # a step beyond a pause that has not ended is not due yet
             step_due[step.name] = when
     answered = request.ticket.first_response_at

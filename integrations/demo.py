@@ -90,7 +90,8 @@ class Demo:
             except KeyboardInterrupt:
                 pass
             finally:
-                self.server.close()
+                self.server_stopping.set()
+                server_thread.join(5)
                 service.stop()
         return 0
 
@@ -107,6 +108,7 @@ class Demo:
                                billing_secret=self.billing_secret, workers=2, retry_base_seconds=0.5)
         service = Service.from_config(config, zammad=ZammadSettings(url=self.zammad.url, token=POLICYDESK_TOKEN))
         self.server = create_server(service.app, host="127.0.0.1", port=0, threads=4, ident="policydesk")
+        self.server_stopping = threading.Event()
         self.service_url = f"http://127.0.0.1:{self.server.effective_port}"
         thread = threading.Thread(target=self._serve, daemon=True)
         thread.start()
@@ -116,10 +118,9 @@ class Demo:
         return service, thread
 
     def _serve(self) -> None:
-        try:
-            self.server.run()
-        except (OSError, ValueError):  # closed at the end of the demo
-            pass
+        from integrations.serving import run_until
+
+        run_until(self.server, self.server_stopping)
 
     def sync(self) -> None:
         from integrations.zammad.adapter import ZammadClient

@@ -62,7 +62,7 @@ def verify_billing(
         if not sep or key in parts:
             raise SignatureError("Policydesk-Signature must be t=<unix seconds>,v1=<hex HMAC-SHA256>")
         parts[key] = value
-    if set(parts) != {"t", "v1"} or not parts["t"].isdigit() or len(parts["t"]) > 12:
+    if set(parts) != {"t", "v1"} or not (parts["t"].isascii() and parts["t"].isdigit()) or len(parts["t"]) > 12:
         raise SignatureError("Policydesk-Signature must be t=<unix seconds>,v1=<hex HMAC-SHA256>")
     timestamp = int(parts["t"])
     now = time.time() if now is None else now

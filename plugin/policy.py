@@ -114,6 +114,11 @@ def _sorted(errors: Iterable[PolicyError]) -> list[PolicyError]:
 # --------------------------------------------------------------------------- public API
 
 
+#: The longest first-response target a policy may set: a year of 24/7 open time. Larger
+#: ones are typos, and would run past the calendar's horizon.
+MAX_TARGET_MINUTES = 366 * 24 * 60
+
+
 def parse_duration(text: str) -> int:
     """Minutes in a duration: ``"4h"`` -> 240, ``"90m"`` -> 90, ``"1h30m"`` -> 90.
 
@@ -468,11 +473,14 @@ class _CrossChecks:
                                                   f"(line {line}); each plan needs its own rank")
                 ranks.setdefault(rank, name)
             try:
-                zero = parse_duration(plan.get("first_response")) == 0
+                minutes: int | None = parse_duration(plan.get("first_response"))
             except ValueError:  # null, or malformed: the schema decides
-                zero = False
-            if zero:
+                minutes = None
+            if minutes == 0:
                 self.add(doc, at + ("first_response",), "must be more than 0 minutes; use null for no guarantee")
+            elif minutes is not None and minutes > MAX_TARGET_MINUTES:
+                self.add(doc, at + ("first_response",),
+                         f"at most {MAX_TARGET_MINUTES // 60}h (a year of round-the-clock time); got {minutes // 60}h")
             for i, role in enumerate(_items(plan.get("account_managers"))):
                 self.check_role(doc, at + ("account_managers", i), role)
             for channel, calendar in _mapping(plan.get("channels")).items():

@@ -302,6 +302,7 @@ def test_not_utf8_is_an_error_with_its_line(tmp_path):
         ("rank: 2\n", "rank: 2\n    rank: 5\n", 'duplicate key "rank" (first defined on line {line of rank: 2})'),
         ("first_response: 2h", "first_response: 2h0m", None),
         ("first_response: 2h", "first_response: 0m", "must be more than 0 minutes; use null for no guarantee"),
+        ("first_response: 2h", "first_response: 99999h", "at most 8784h (a year of round-the-clock time); got 99999h"),
         ("first_response: 2h", "first_response:", None),  # empty is null: no guarantee, as documented
         ("    title: Pro support", "    title:", "expected a text; got nothing (the value is empty)"),
         ("    title: Pro support", "    title: 2026", 'expected a text; YAML read 2026 as the number 2026 — put it in '

@@ -142,9 +142,12 @@ def parse_event(policies: Policies, event: Mapping[str, Any]) -> tuple[str, Chan
         end = _date(commitment["end"], "$.subscription.commitment.end")
         where = "$.subscription.commitment.end"
     else:
-        end = add_months(start, months)
         where = "$.subscription.commitment.months"
-    problem = commitment_problem(policies, plan, start, end, months)
+    try:
+        end = end if "end" in commitment else add_months(start, months)
+        problem = commitment_problem(policies, plan, start, end, months)
+    except (ValueError, OverflowError):  # past the year 9999
+        raise EventError(where, "the commitment would end after the year 9999") from None
     if problem:
         raise EventError(where, problem)
     return org_ref_for(org["zammad_organization_id"]), ChangeRequest(

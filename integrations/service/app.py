@@ -25,6 +25,7 @@ from typing import Any, Callable, Iterable, Mapping, Protocol
 from integrations.service.metrics import Metrics
 from integrations.signing import SignatureError, verify_billing, verify_zammad
 from integrations.store import Store, StoreError
+from integrations.zammad.mapping import TICKET_VIP_CODE
 
 log = logging.getLogger("policydesk.service")
 
@@ -130,6 +131,11 @@ class WebhookService:
         if not isinstance(ticket, dict) or not isinstance(ticket.get("id"), int) or isinstance(ticket.get("id"), bool):
             raise Rejected(422, 'payload must have a "ticket" object with an integer "id"')
         headers = {"X-Zammad-Trigger": environ.get("HTTP_X_ZAMMAD_TRIGGER", "")[:200]}
+        if ticket.get(TICKET_VIP_CODE):
+            # Zammad's payload carries every ticket attribute: never store a VIP code an
+            # agent typed (the worker reads it fresh from Zammad, checks and clears it).
+            ticket[TICKET_VIP_CODE] = None
+            body = json.dumps(event).encode()
         result = self.store.receive("zammad", delivery, body, headers, self.clock())
         self.metrics.received.labels(source="zammad", outcome="new" if result.new else "duplicate").inc()
         self.metrics.ack_latency.labels(source="zammad").observe(time.perf_counter() - started)
@@ -172,7 +178,7 @@ class WebhookService:
         if content_type != "application/json":
             raise Rejected(415, "Content-Type must be application/json")
         raw_length = environ.get("CONTENT_LENGTH") or ""
-        if not raw_length.isdigit():
+        if not (raw_length.isascii() and raw_length.isdigit()):
             raise Rejected(411, "a Content-Length header is required")
         length = int(raw_length)
         if length > self.max_body_bytes:

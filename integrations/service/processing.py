@@ -17,6 +17,7 @@ from integrations.vip import check_vip_entry
 from integrations.zammad.adapter import ZammadAdapter
 from integrations.zammad.errors import ZammadNotFound, ZammadValidationError
 from integrations.zammad.mapping import parse_instant
+from integrations.zammad.sync_objects import TIME_EVENT_TRIGGERS
 from plugin.engine import Engine
 from plugin.model import Decision, Ticket
 
@@ -64,19 +65,32 @@ class Processor:
         ticket_record = payload.get("ticket")
         if not isinstance(ticket_record, dict) or "id" not in ticket_record:
             raise PermanentError("event has no ticket id")
-        if self.adapter.is_own_change(payload):
+        trigger = job.headers.get("X-Zammad-Trigger", "")
+        # Zammad's escalation time events come whoever updated the ticket last (often
+        # policydesk itself): they are no loop, and they are how SLA drift is noticed.
+        if trigger not in TIME_EVENT_TRIGGERS and self.adapter.is_own_change(payload):
             return "skipped: own update"
-        return self.reconcile_ticket(int(ticket_record["id"]), now, trigger=job.headers.get("X-Zammad-Trigger", ""))
+        # The state in the payload is the one Zammad saw at the change: a pending period
+        # starts (or ends) then, not when a retried job finally runs.
+        changed_at = parse_instant(ticket_record.get("updated_at"))
+        return self.reconcile_ticket(int(ticket_record["id"]), now, trigger=trigger, changed_at=changed_at)
 
-    def reconcile_ticket(self, ticket_id: int, now: dt.datetime, trigger: str = "") -> str:
-        """Evaluate one ticket as it is in Zammad now, write what differs, reset its timers."""
-        return self.evaluate_ticket(ticket_id, now, trigger)[2]
+    def reconcile_ticket(self, ticket_id: int, now: dt.datetime, trigger: str = "",
+                         changed_at: dt.datetime | None = None) -> str:
+        """Evaluate one ticket as it is in Zammad now, write what differs, reset its timers.
 
-    def evaluate_ticket(self, ticket_id: int, now: dt.datetime, trigger: str = "") -> tuple[Decision, Ticket, str]:
+        ``changed_at``: when Zammad made the change that caused this (pending periods start
+        and end then); ``now`` when unknown.
+        """
+        return self.evaluate_ticket(ticket_id, now, trigger, changed_at)[2]
+
+    def evaluate_ticket(self, ticket_id: int, now: dt.datetime, trigger: str = "",
+                        changed_at: dt.datetime | None = None) -> tuple[Decision, Ticket, str]:
         """`reconcile_ticket`, also returning the decision and the ticket (with its pauses) it used."""
         ticket, organization, state = self.adapter.load_context(ticket_id)
         check_vip_entry(self.adapter, self.store, ticket_id, state, now)  # clears an entered code first
-        ticket = self._with_pauses(ticket_id, ticket, state.record, now)
+        observed = min(changed_at, now) if changed_at is not None else now
+        ticket = self._with_pauses(ticket_id, ticket, state.record, observed)
         decision = self.engine().evaluate(ticket, organization, now)
         self._check_zammad_sla(ticket_id, state.record, decision, trigger)
         changes = self.adapter.apply_decision(ticket_id, decision, state=state)
@@ -102,7 +116,11 @@ class Processor:
             self.store.clear_timers(str(ticket_id))
             return
         key = f"{decision.plan.value if decision.plan else ''}@{due.value.isoformat()}"
-        self.store.set_timers(str(ticket_id), key, sorted(escalation.value.due.items(), key=lambda item: item[1]))
+        # A new deadline (a pause, an upgrade) gets new timers, but a step that already fired
+        # at the same instant does not fire (and notify) a second time.
+        fired = {(t.step, t.due_at) for t in self.store.timers_of(str(ticket_id)) if t.fired_at is not None}
+        steps = [(name, when) for name, when in escalation.value.due.items() if (name, when) not in fired]
+        self.store.set_timers(str(ticket_id), key, sorted(steps, key=lambda item: item[1]))
 
     def _check_zammad_sla(self, ticket_id: int, record: Mapping[str, Any], decision: Decision, trigger: str) -> None:
         """Log when Zammad's own SLA clock disagrees with ours: its SLA configuration has drifted."""

@@ -87,16 +87,31 @@ class Worker:
 
     def _process(self, job: Job) -> None:
         started = time.perf_counter()
+        done = threading.Event()
+        heartbeat = threading.Thread(target=self._keep_lease, args=(job, done), daemon=True)
+        heartbeat.start()  # Zammad retries can outlast a lease: keep the claim while working
         try:
             outcome = self.processor(job, self.clock())
         except Exception as error:
+            done.set()
             self._failed(job, error)
             return
         finally:
+            done.set()
+            heartbeat.join()
             self.metrics.processing_latency.labels(source=job.source).observe(time.perf_counter() - started)
-        self.store.complete(job.id, worker=self.name)
+        if not self.store.complete(job.id, worker=self.name):
+            log.warning("job %d (%s): lost its claim while processing; another worker may repeat it", job.id,
+                        job.source)
         self.metrics.processed.labels(source=job.source, outcome=outcome).inc()
         log.info("job %d (%s) %s", job.id, job.source, outcome)
+
+    def _keep_lease(self, job: Job, done: threading.Event) -> None:
+        while not done.wait(self.lease_seconds / 3):
+            try:
+                self.store.extend_lease(job.id, self.name, self.clock(), self.lease_seconds)
+            except Exception:  # the store is unreachable: the lease may lapse, the job is retried
+                log.warning("job %d: cannot renew its lease", job.id)
 
     def _failed(self, job: Job, error: BaseException) -> None:
         reason = f"{type(error).__name__}: {error}"[:2000]

@@ -297,7 +297,8 @@ class ZammadAdapter:
                 user = None
             if user is None:  # search may be fuzzy or index-lagged: walk the user list
                 user = next((u for u in iter_all(self.client.users) if matches(u)), None)
-        self._users[key] = user
+        if user is not None:  # someone not found yet may be created in Zammad later
+            self._users[key] = user
         return user
 
     def own_user_id(self) -> int:

@@ -291,6 +291,13 @@ def wanted_webhook(endpoint: str, signature_token: str) -> Wanted:
     })
 
 
+#: Zammad's escalation time events: they arrive whoever updated the ticket last, and are
+#: processed even when that was policydesk (see `wanted_triggers`).
+ESCALATION_TRIGGER = f"{NAME_PREFIX} 30 escalation"
+ESCALATION_WARNING_TRIGGER = f"{NAME_PREFIX} 40 escalation warning"
+TIME_EVENT_TRIGGERS = frozenset({ESCALATION_TRIGGER, ESCALATION_WARNING_TRIGGER})
+
+
 def wanted_triggers(own_user_id: int) -> list[Wanted]:
     """The triggers calling the webhook.
 
@@ -306,13 +313,13 @@ def wanted_triggers(own_user_id: int) -> list[Wanted]:
          {"ticket.action": {"operator": "is", "value": "create"}, **not_ours}),
         ("20 ticket updated", "action", "always",
          {"ticket.action": {"operator": "is", "value": "update"}, **not_ours}),
-        ("30 escalation", "time", "selective", {"ticket.escalation_at": {"operator": "has reached"}}),
-        ("40 escalation warning", "time", "selective",
+        (ESCALATION_TRIGGER, "time", "selective", {"ticket.escalation_at": {"operator": "has reached"}}),
+        (ESCALATION_WARNING_TRIGGER, "time", "selective",
          {"ticket.escalation_at": {"operator": "has reached warning"}}),
     ]
     out = []
     for suffix, activator, mode, condition in specs:
-        name = f"{NAME_PREFIX} {suffix}"
+        name = suffix if suffix.startswith(NAME_PREFIX) else f"{NAME_PREFIX} {suffix}"
         out.append(Wanted("trigger", name, {
             "name": name, "activator": activator, "execution_condition_mode": mode, "condition": condition,
             "perform": perform, "disable_notification": True, "active": True,

@@ -679,8 +679,9 @@ class StandInDesk:
 
 @pytest.fixture
 def standin() -> Iterator[StandInDesk]:
-    module = pytest.importorskip("integrations.zammad.standin")
-    with module.running_standin(STANDIN_SEED) as zammad:
+    from integrations.zammad.standin import running_standin
+
+    with running_standin(STANDIN_SEED) as zammad:
         client = ZammadClient(zammad.url, STANDIN_TOKEN, timeout=0.5, retry=FAST)
         org = next(iter_all(client.organizations))
         # Organizations are seeded before attributes exist: set policydesk's values through the API.

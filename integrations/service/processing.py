@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+from dataclasses import replace
 from typing import Any, Callable, Mapping
 
 from integrations.service.worker import PermanentError
@@ -104,8 +105,6 @@ class Processor:
         periods = self.store.pending_periods(str(ticket_id), pending=ticket.state.startswith("pending"), now=now)
         if not periods:
             return ticket
-        from dataclasses import replace
-
         return replace(ticket, paused=tuple(periods))
 
     def _set_timers(self, ticket_id: int, ticket: Ticket, decision: Decision) -> None:

@@ -186,8 +186,22 @@ class ZammadNotifier:
                 "preferences": {NOTIFICATION_PREFERENCE: f"digest:{digest_id}"},
             },
         }
-        created = self.client.tickets.create(ticket)
+        # A retried job (a create that timed out after Zammad stored it) finds its digest.
+        created = self._existing_digest(int(user["id"]), digest_id) or self.client.retry.run(
+            lambda: self.client.tickets.create(ticket),
+            already_done=lambda: self._existing_digest(int(user["id"]), digest_id),
+        )
         self._subscribe(int(created["id"]), int(user["id"]))
+
+    def _existing_digest(self, user_id: int, digest_id: str) -> dict[str, Any] | None:
+        """The digest ticket already created for ``digest_id`` (its title carries the id)."""
+        marker = f"[{digest_id}]"
+        result = self.client.tickets.search(f"owner_id:{user_id}", filters={"per_page": 100, "expand": "true"})
+        items = getattr(result, "_items", result)
+        if isinstance(items, dict):  # Zammad without expand: {"tickets": [ids], "assets": {...}}
+            assets = (items.get("assets") or {}).get("Ticket") or {}
+            items = [assets.get(str(tid)) or {} for tid in items.get("tickets") or []]
+        return next((t for t in items or [] if marker in str(t.get("title") or "")), None)
 
     def _ticket_label(self, ticket_id: int) -> tuple[str, str]:
         try:

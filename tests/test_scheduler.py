@@ -503,6 +503,7 @@ def test_digest_against_standin_is_one_ticket_for_the_person(zammad: Any, store:
               "role": "account_manager"} for t in tickets for s in ("warning", "breach")]
     before = len(zammad.state.all("tickets"))
     ZammadNotifier(adapter).send_digest(AM, items + items[:1], "digest:ana:1")
+    ZammadNotifier(adapter).send_digest(AM, items, "digest:ana:1")  # the job retried: no second digest
     after = zammad.state.all("tickets")
     assert len(after) == before + 1
     digest = after[-1]

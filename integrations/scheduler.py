@@ -28,7 +28,7 @@ How it works
   (re-checked every loop) and sleeps until the earliest of: the next tick of
   ``policies.escalation_sweep``, the earliest unfired timer (``store.next_due()``), the
   earliest held notification (``store.next_release()``), and ``max_sleep`` (so a timer
-  set meanwhile by another thread or instance is seen within a few seconds).
+  set meanwhile by another thread or instance fires at most a second late).
 """
 
 from __future__ import annotations
@@ -125,7 +125,7 @@ class Scheduler:
         clock: Callable[[], dt.datetime] = utcnow,
         notifier: Any = None,
         batch_size: int = 500,
-        max_sleep: float = 5.0,
+        max_sleep: float = 1.0,
     ) -> None:
         self.store = store
         self.processor = processor

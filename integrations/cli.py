@@ -59,6 +59,15 @@ def add_commands(sub: Any, policies_default: str, policies_help: str) -> None:
     else:
         add_replay_command(sub)
 
+    vip = sub.add_parser("vip-rotate", help="give an organization a new VIP code (the old one stops working)",
+                         description="Issue a new VIP code for an organization whose code was lost, e.g. when "
+                                     "the billing system never received the activation's answer. The code is "
+                                     "printed once and only its salted hash is stored.")
+    vip.add_argument("--organization", type=int, required=True, metavar="ZAMMAD_ID",
+                     help="the organization's id in Zammad")
+    vip.add_argument("--store", metavar="URL", help="default: $POLICYDESK_STORE or sqlite:///policydesk.db")
+    vip.set_defaults(func=cmd_vip_rotate)
+
     queue = sub.add_parser("queue", help="show the work queue; list or requeue parked events",
                            description="Show the durable work queue's counts and parked events (with their "
                                        "last error); --requeue ID puts a parked event back in the queue.")
@@ -101,6 +110,24 @@ def cmd_sandbox(args: argparse.Namespace) -> int:
 
     return standin_main(["--host", args.host, "--port", str(args.port), "--webhook-backoff", str(args.webhook_backoff)]
                         + (["--seed", args.seed] if args.seed else []))
+
+
+def cmd_vip_rotate(args: argparse.Namespace) -> int:
+    from integrations.billing import org_ref_for
+    from integrations.store import open_store
+    from integrations.vip import rotate_vip_code
+    from plugin.cli import UserError
+
+    store = open_store(args.store or os.environ.get("POLICYDESK_STORE", "sqlite:///policydesk.db"))
+    with store:
+        org_ref = org_ref_for(args.organization)
+        if store.get_subscription(org_ref) is None:
+            raise UserError(f"organization {args.organization} has no subscription in this store")
+        with store.atomic():
+            code = rotate_vip_code(store, org_ref)
+    print(f"new VIP code for organization {args.organization}: {code}")
+    print("Give it to the customer now (technical document); it is not stored and cannot be shown again.")
+    return 0
 
 
 def cmd_queue(args: argparse.Namespace) -> int:

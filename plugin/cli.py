@@ -15,16 +15,13 @@ import traceback
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
+from plugin.errors import UserError
 from plugin.model import Decision, Organization, Policies, Ticket, Verdict
 from plugin.timefmt import human_instant
 
 POLICIES_ENV = "POLICYDESK_POLICIES"
 #: The policies shipped with the source tree, used when ./policies does not exist.
 BUNDLED_POLICIES = Path(__file__).resolve().parent.parent / "policies"
-
-
-class UserError(Exception):
-    """A mistake in what the user gave us: printed as a message, exit code 1."""
 
 
 def default_policies_dir() -> str:

@@ -23,7 +23,8 @@ from typing import Any, Callable
 
 import requests
 
-from integrations.signing import billing_signature, zammad_signature  # noqa: F401  (documented use)
+from integrations.signing import billing_signature
+
 
 #: The seed's policydesk API user (see integrations/zammad/standin/seed.yaml).
 POLICYDESK_TOKEN = "standin-policydesk-token"

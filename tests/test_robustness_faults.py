@@ -20,7 +20,6 @@ The counts are printed (``-s`` or ``-rA``) and also written straight to the term
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import random
 import signal

@@ -19,7 +19,6 @@ import datetime as dt
 import json
 import os
 import re
-import shutil
 import tempfile
 import time
 import uuid

@@ -40,11 +40,9 @@ from hypothesis import strategies as st
 
 from integrations.billing import EXAMPLES_DIR
 from integrations.billing.handler import EventError, validate_event
-from integrations.service.app import ServiceSecrets, WebhookService
+from integrations.service.app import WebhookService
 from integrations.service.config import ServiceConfig
-from integrations.service.metrics import Metrics
 from integrations.signing import DEFAULT_TOLERANCE_SECONDS, billing_signature, zammad_signature
-from integrations.store import open_store
 from integrations.store.schema import TABLES
 
 REPO = Path(__file__).resolve().parent.parent

@@ -169,7 +169,7 @@ def test_replay(cassette: Path, api_class: Any) -> None:
             assert type(got) is type(it["json"]), where
             if isinstance(it["json"], list):
                 assert [o.get("id") for o in got] == [o.get("id") for o in it["json"]], where
-            for mine, theirs in zip(_objects(got), _objects(it["json"])):
+            for mine, theirs in zip(_objects(got), _objects(it["json"]), strict=True):
                 assert set(mine) == set(theirs), (
                     f"{where}: extra {sorted(set(mine) - set(theirs))}, missing {sorted(set(theirs) - set(mine))}")
                 for key in ("created_at", "updated_at"):

@@ -22,7 +22,7 @@ from service_harness import ADMIN_TOKEN, ServiceProcess, sync_zammad, wait_until
 from zammad_api import Api  # noqa: E402
 
 from benchmarks.bench_ingest import run_load  # noqa: E402
-from integrations.zammad.standin import running_standin  # noqa: E402
+from integrations.zammad_standin import running_standin  # noqa: E402
 
 CUSTOMERS = ["jonas.keller@uhrwerk.ch", "hans.meier@bergbahn-alpin.ch", "claire.favre@choco-leman.ch",
              "it-ops@helvetia-retail.ch", "info@webatelier.ch"]

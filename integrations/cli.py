@@ -106,7 +106,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_sandbox(args: argparse.Namespace) -> int:
-    from integrations.zammad.standin.__main__ import main as standin_main
+    from integrations.zammad_standin.__main__ import main as standin_main
 
     return standin_main(["--host", args.host, "--port", str(args.port), "--webhook-backoff", str(args.webhook_backoff)]
                         + (["--seed", args.seed] if args.seed else []))

@@ -26,7 +26,7 @@ import requests
 from integrations.signing import billing_signature
 
 
-#: The seed's policydesk API user (see integrations/zammad/standin/seed.yaml).
+#: The seed's policydesk API user (see integrations/zammad_standin/seed.yaml).
 POLICYDESK_TOKEN = "standin-policydesk-token"
 
 
@@ -63,7 +63,7 @@ class Demo:
     # ------------------------------------------------------------------ the story
 
     def run(self, keep: bool = False) -> int:
-        from integrations.zammad.standin import running_standin
+        from integrations.zammad_standin import running_standin
 
         logging.basicConfig(level=logging.WARNING, format="  [%(levelname)s %(name)s] %(message)s")
         started = time.monotonic()
@@ -186,7 +186,7 @@ class Demo:
         self.say(f"billing answered {status} {body.get('status')}: {body.get('reason')}")
 
     def escalation(self) -> None:
-        from integrations.zammad.standin.server import apply_seed
+        from integrations.zammad_standin.server import apply_seed
 
         self.step(f"An Enterprise emergency came in by phone almost an hour ago: it breaches in "
                   f"{self.escalation_seconds} s")

@@ -1,0 +1,84 @@
+"""Fixtures for the Zammad stand-in tests: a running stand-in and a webhook receiver."""
+
+from __future__ import annotations
+
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any, Iterator
+
+import pytest
+
+from integrations.zammad_standin import running_standin
+from zammad_api import Api
+
+
+def recordings_dir() -> Path:
+    """The recorded real-Zammad cassettes kept in the repository."""
+    return Path(__file__).resolve().parent / "zammad_standin" / "recordings"
+
+
+@pytest.fixture
+def standin() -> Iterator[Any]:
+    with running_standin(webhook_backoff=0.02) as zammad:
+        yield zammad
+
+
+@pytest.fixture
+def api(standin: Any) -> Api:
+    return Api(standin.url, standin.admin_token)
+
+
+class Receiver:
+    """A loopback HTTP server recording webhook requests; answers with ``statuses`` in turn
+    (then 200)."""
+
+    def __init__(self) -> None:
+        self.requests: list[dict[str, Any]] = []
+        self.statuses: list[int] = []
+        self.lock = threading.Lock()
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                with receiver.lock:
+                    receiver.requests.append({"path": self.path, "headers": dict(self.headers), "body": body})
+                    status = receiver.statuses.pop(0) if receiver.statuses else 200
+                self.send_response(status)
+                self.send_header("Content-Length", "2")
+                self.end_headers()
+                self.wfile.write(b"{}")
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def payloads(self) -> list[Any]:
+        return [json.loads(r["body"]) for r in self.requests]
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    rec = Receiver()
+    yield rec
+    rec.close()
+
+
+@pytest.fixture
+def api_class() -> type[Api]:
+    return Api
+
+
+@pytest.fixture(scope="session")
+def recordings() -> Path:
+    return recordings_dir()

@@ -11,6 +11,7 @@ token refused, missing settings, a name taken by an object policydesk did not cr
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 from pathlib import Path
@@ -40,6 +41,8 @@ def add_sync_command(subparsers: Any) -> argparse.ArgumentParser:
                         help=f"policy directory (default: ${POLICIES_ENV} or ./policies)")
     parser.add_argument("--dry-run", action="store_true",
                         help="print what would be created, changed or deleted, and change nothing")
+    parser.add_argument("--json", action="store_true",
+                        help="print the plan (with --dry-run) or what was done as one JSON object")
     parser.add_argument("--zammad-url", metavar="URL", help="Zammad's URL (default: $ZAMMAD_URL)")
     parser.add_argument("--webhook-url", metavar="URL",
                         help="where Zammad sends webhooks: policydesk's /webhooks/zammad (default: "
@@ -100,9 +103,11 @@ def _sync(args: argparse.Namespace, env: dict[str, str]) -> int:
     try:
         plan = plan_sync(policies, client, endpoint=webhook_endpoint(webhook_url), signature_token=token)
         if args.dry_run:
-            print(plan.render(dry_run=True))
+            print(json.dumps(plan.as_json(dry_run=True), indent=2, default=str) if args.json
+                  else plan.render(dry_run=True))
         else:
-            print(apply_plan(plan, client, log=None).render())
+            result = apply_plan(plan, client, log=None)
+            print(json.dumps(result.as_json(), indent=2, default=str) if args.json else result.render())
     except ZammadAuthError as error:
         raise SyncUserError(f"Zammad at {settings.url} refused the token ({error.status} {error.message}); "
                             "check ZAMMAD_TOKEN / ZAMMAD_TOKEN_FILE (an admin's token is needed)") from None

@@ -10,9 +10,11 @@
     print(result.render())
 
 The plan compares only the fields policydesk sets (Zammad adds ids, timestamps, ...).
-Ownership: attributes carry ``data_option.policydesk_managed``; calendars, triggers and
-the webhook carry `MANAGED_MARKER` in their note; SLAs are named ``policydesk ...`` and
-count on a policydesk calendar.  Objects that are not policydesk's are never written,
+Ownership: attributes carry ``data_option.policydesk_managed``; triggers and the webhook
+carry `MANAGED_MARKER` in their note; calendars and SLAs, which have no note column in
+Zammad, are named ``policydesk...`` and were created by sync's own API user (Zammad sets
+``created_by_id`` itself; can_cleanup_param.rb drops it from params), and an SLA counts on
+a policydesk calendar.  Objects that are not policydesk's are never written,
 even when their name collides (a conflict is reported instead).  policydesk's objects
 that the policies no longer want are deleted, except attributes: dropping a column loses
 data, so they are reported as kept.
@@ -32,6 +34,7 @@ from integrations.zammad.sync_objects import (
     ATTRIBUTE_MARKER,
     KINDS,
     MANAGED_MARKER,
+    MASKED_SECRET,
     NAME_PREFIX,
     Ref,
     Wanted,
@@ -66,6 +69,12 @@ def _plain(value: Any) -> Any:
         return {k: _plain(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return [_plain(v) for v in value]
+    return value
+
+
+def _hidden(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: "(hidden)" if k in SECRET_FIELDS else v for k, v in value.items()}
     return value
 
 
@@ -174,15 +183,36 @@ def _has_marker(record: Mapping[str, Any]) -> bool:
     return MANAGED_MARKER in str(record.get("note") or "")
 
 
+def _created_by_sync(record: Mapping[str, Any], current: Current) -> bool:
+    try:
+        return int(record.get("created_by_id") or 0) == current.own_user_id
+    except (TypeError, ValueError):
+        return False
+
+
 def owned(kind: str, record: Mapping[str, Any], current: Current) -> bool:
     """Whether policydesk created ``record``."""
+    name = str(record.get("name") or "")
     if kind == "attribute":
         option = record.get("data_option") or {}
         return bool(isinstance(option, Mapping) and option.get(ATTRIBUTE_MARKER))
+    if kind == "calendar":
+        return name.startswith(NAME_PREFIX) and _created_by_sync(record, current)
     if kind == "sla":
-        calendars = {c["id"] for c in current.records["calendar"] if _has_marker(c)}
-        return str(record.get("name") or "").startswith(NAME_PREFIX + " ") and record.get("calendar_id") in calendars
+        calendars = {c["id"] for c in current.records["calendar"] if owned("calendar", c, current)}
+        return (name.startswith(NAME_PREFIX + " ") and _created_by_sync(record, current)
+                and record.get("calendar_id") in calendars)
+    if "note" not in record:  # a Zammad without the column: fall back on name and creator
+        return name.startswith(NAME_PREFIX) and _created_by_sync(record, current)
     return _has_marker(record)
+
+
+def _foreign_reason(kind: str, record: Mapping[str, Any], current: Current) -> str:
+    """Why ``record`` does not count as policydesk's, for the error line."""
+    if kind in ("calendar", "sla") or "note" not in record:
+        return (f"it was created by user {record.get('created_by_id')}, and sync runs as user "
+                f"{current.own_user_id} (Zammad keeps no note on {kind}s, so their creator tells)")
+    return f"its note lacks \"{MANAGED_MARKER}\""
 
 
 # --------------------------------------------------------------------------- the plan
@@ -205,6 +235,18 @@ class Action:
     @property
     def label(self) -> str:
         return f'{self.kind} "{self.name}"'
+
+    def as_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"verb": self.verb, "kind": self.kind, "name": self.name, "id": self.id}
+        if self.verb == "create":
+            out["fields"] = _hidden(_plain(self.fields))
+        if self.verb == "update":
+            out["changes"] = [{"path": c.path, "old": "(hidden)" if c.path in SECRET_FIELDS else _plain(c.old),
+                               "new": "(hidden)" if c.path in SECRET_FIELDS else _plain(c.new)}
+                              for c in self.changes]
+        if self.remarks:
+            out["remarks"] = list(self.remarks)
+        return out
 
     def describe(self) -> list[str]:
         if self.verb == "update":
@@ -266,12 +308,33 @@ class SyncPlan:
     def migrations_needed(self) -> bool:
         return any(a.kind == "attribute" for a in self.actions)
 
+    @property
+    def restart_needed(self) -> bool:
+        """New attributes add database columns: Zammad must restart to see them
+        (object_manager/attribute.rb ``migration_execute``: ``restart_manual``)."""
+        return any(a.kind == "attribute" and a.verb == "create" for a in self.actions)
+
+    def as_json(self, *, dry_run: bool = True) -> dict[str, Any]:
+        """The plan, machine-readable (secret values hidden)."""
+        return {
+            "dry_run": dry_run,
+            "changed": self.changed,
+            "actions": [action.as_json() for action in self.actions],
+            "migrations_needed": self.migrations_needed,
+            "restart_needed": self.restart_needed,
+            "notes": list(self.notes),
+            "warnings": list(self.warnings),
+            "errors": list(self.errors),
+        }
+
     def render(self, *, dry_run: bool = True) -> str:
         lines: list[str] = []
         for action in self.actions:
             lines += action.describe()
         if self.migrations_needed:
             lines.append("execute attribute migrations")
+        if self.restart_needed:
+            lines.append("then restart Zammad (new attribute columns)")
         lines += [f"note: {n}" for n in self.notes]
         lines += [f"warning: {w}" for w in self.warnings]
         lines += [f"error: {e}" for e in self.errors]
@@ -322,14 +385,15 @@ def make_plan(wanted: list[Wanted], current: Current) -> SyncPlan:
                                        f"{want.fields['data_type']}: rename or remove it")
                 continue
             plan.errors.append(f"{want.label} exists but was not created by policydesk: left untouched; rename it "
-                               f"or remove it so policydesk can create its own")
+                               f"or remove it so policydesk can create its own ("
+                               f"{_foreign_reason(want.kind, record, current)})")
             blocked.add((want.kind, want.name))
             continue
         loose = want.loose
         changes: list[Change] = []
         for name, value in fields.items():
-            if name == "signature_token" and name not in record:
-                continue  # a Zammad that does not show the token: nothing to compare
+            if name == "signature_token" and record.get(name) in (None, MASKED_SECRET):
+                continue  # Zammad hides the token (absent, or masked by Zammad ≥ 6.5): nothing to compare
             changes += diff(record.get(name), value, name, loose=name in loose)
         if changes:
             plan.actions.append(Action("update", want.kind, want.name, fields=fields, changes=changes,
@@ -397,8 +461,14 @@ class SyncResult:
     #: What was written, one line each.
     done: list[str] = field(default_factory=list)
 
+    def as_json(self) -> dict[str, Any]:
+        return {**self.plan.as_json(dry_run=False), "done": list(self.done),
+                "restart_advice": RESTART_ADVICE if self.plan.restart_needed and self.done else None}
+
     def render(self) -> str:
         lines = list(self.done)
+        if self.plan.restart_needed and self.done:
+            lines.append(RESTART_ADVICE)
         lines += [f"note: {n}" for n in self.plan.notes]
         lines += [f"warning: {w}" for w in self.plan.warnings]
         lines += [f"error: {e}" for e in self.plan.errors]
@@ -408,6 +478,14 @@ class SyncResult:
 
 
 _PAST = {"create": "created", "update": "updated", "delete": "deleted"}
+
+#: What to tell the admin after new attribute columns (object_manager/attribute.rb
+#: ``migration_execute``: Zammad restarts itself only when ``APP_RESTART_CMD`` is set).
+RESTART_ADVICE = (
+    "restart Zammad now: the new attributes are database columns its running processes do not see until "
+    "they restart (Zammad restarts itself only when APP_RESTART_CMD is set). Package install: "
+    "`systemctl restart zammad`; Docker: `docker compose restart`; Kubernetes: `kubectl rollout restart` "
+    "the zammad deployments. Until then Zammad refuses or ignores writes to them.")
 
 
 def apply_plan(plan: SyncPlan, client: Any, *, log: Callable[[str], None] | None = None) -> SyncResult:

@@ -28,6 +28,7 @@ Zammad formats, from its source:
 from __future__ import annotations
 
 import datetime as dt
+import json
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
@@ -38,7 +39,10 @@ from plugin.model import Policies
 
 #: Every object policydesk owns has a name starting with this.
 NAME_PREFIX = "policydesk"
-#: Written into the ``note`` of the calendars, triggers and webhook policydesk owns.
+#: Written into the ``note`` of the triggers and webhook policydesk owns.  Calendars and
+#: SLAs have no ``note`` column (db/migrate/20120101000001_create_base.rb) and Zammad drops
+#: unknown params (application_model/can_cleanup_param.rb): they are policydesk's when
+#: named so and created by sync's own API user (``created_by_id``, set by Zammad).
 MANAGED_MARKER = "Managed by policydesk sync"
 #: Key in an attribute's ``data_option`` marking it as policydesk's (attributes have no note).
 ATTRIBUTE_MARKER = "policydesk_managed"
@@ -155,6 +159,7 @@ def wanted_attributes(policies: Policies) -> list[Wanted]:
                    _input(120), org, 1530),
         _attribute("Organization", mapping.ORG_COMMITMENT_END, "Commitment end", "date", _date(), org, 1540),
         _attribute("Organization", mapping.ORG_PARTNER, "Partner", "boolean", _boolean(), org, 1550),
+        _attribute("Organization", ORG_SUPPORT_CODE, "Support code", "input", _input(32), org, 1560),
         _attribute("Ticket", mapping.TICKET_PLAN, "Plan (policydesk)", "select", _select(plan_options),
                    ticket, 1510),
         _attribute("Ticket", mapping.TICKET_FIRST_RESPONSE_DUE, "First response due (policydesk)", "datetime",
@@ -165,11 +170,16 @@ def wanted_attributes(policies: Policies) -> list[Wanted]:
                    _boolean(), _ticket_screens(customer_creates=True), 1540),
         _attribute("Ticket", TICKET_VIP_CODE, "VIP code given by the caller", "input", _input(64), ticket, 1550),
         _attribute("Ticket", mapping.TICKET_FINGERPRINT, "policydesk fingerprint", "input", _input(120), {}, 1560),
+        _attribute("Ticket", TICKET_SUPPORT_CODE, "Support code given by the caller", "input", _input(32), ticket,
+                   1570),
     ]
 
 
-#: mapping.py names no VIP-code attribute yet; the name is defined here until it does.
 TICKET_VIP_CODE = mapping.TICKET_VIP_CODE
+#: The support code of every organization, and where an agent types a caller's code
+#: (billing's support codes; mapping.py holds the names once billing adds them there).
+ORG_SUPPORT_CODE: str = getattr(mapping, "ORG_SUPPORT_CODE", "support_code")
+TICKET_SUPPORT_CODE: str = getattr(mapping, "TICKET_SUPPORT_CODE", "policydesk_support_code")
 
 
 # --------------------------------------------------------------------------- calendars
@@ -224,21 +234,33 @@ def public_holidays(calendar: Mapping[str, Any], today: dt.date) -> tuple[dict[s
     return dict(sorted(days.items())), remarks
 
 
-def wanted_calendars(policies: Policies, today: dt.date) -> list[Wanted]:
+def _calendar_specs(policies: Policies) -> dict[str, dict[str, Any]]:
+    """Each policy calendar as sync needs it: ``timezone``, ``weekly``, ``holidays``, ``closed``,
+    ``special_days`` (the one place sync reads calendar definitions)."""
+    specs = getattr(policies, "calendar_specs", None)
+    if specs is not None:  # the contract's typed view, when it exists
+        return {name: dict(spec) if isinstance(spec, Mapping) else _spec_fields(spec) for name, spec in specs.items()}
     hours = policies.documents.get("hours.yaml") or {}
     default_tz = hours.get("timezone") or policies.default_timezone
+    return {name: {**calendar, "timezone": calendar.get("timezone") or default_tz}
+            for name, calendar in (hours.get("calendars") or {}).items()}
+
+
+def _spec_fields(spec: Any) -> dict[str, Any]:
+    return {key: getattr(spec, key, None) for key in ("timezone", "weekly", "holidays", "closed", "special_days")}
+
+
+def wanted_calendars(policies: Policies, today: dt.date) -> list[Wanted]:
     out = []
-    for name, calendar in (hours.get("calendars") or {}).items():
+    for name, calendar in _calendar_specs(policies).items():
         holidays_, remarks = public_holidays(calendar, today)
-        note = f"{MANAGED_MARKER} from policies/hours.yaml calendar {name!r}; edit the policies, not this."
-        if remarks:
-            note += " Not expressible in Zammad: " + "; ".join(remarks) + "."
+        # No note: Zammad's calendars have no such column (ownership is by name and creator).
         out.append(Wanted(
             kind="calendar",
             name=calendar_name(name),
-            fields={"name": calendar_name(name), "timezone": calendar.get("timezone") or default_tz,
+            fields={"name": calendar_name(name), "timezone": calendar.get("timezone") or policies.default_timezone,
                     "business_hours": business_hours(calendar.get("weekly")), "public_holidays": holidays_,
-                    "ical_url": "", "note": note},
+                    "ical_url": ""},
             remarks=remarks,
         ))
     return out
@@ -251,6 +273,18 @@ def _tags_condition(*tags: str) -> dict[str, Any]:
     return {"ticket.tags": {"operator": "contains all", "value": ", ".join(tags)}}
 
 
+def _sla_tags() -> tuple[Any, Any, str]:
+    """(plan tag of a plan name, hours tag of a calendar name, the emergency tag): the
+    contract's tag vocabulary when it exposes one, else the built-in hooks' tags."""
+    try:
+        from plugin import tags as vocabulary  # type: ignore[attr-defined]
+    except ImportError:
+        vocabulary = None
+    if vocabulary is not None and all(hasattr(vocabulary, n) for n in ("plan_tag", "hours_tag", "EMERGENCY_TAG")):
+        return vocabulary.plan_tag, vocabulary.hours_tag, vocabulary.EMERGENCY_TAG
+    return (lambda plan: f"plan:{plan}"), (lambda calendar: f"hours:{calendar}"), "emergency"
+
+
 def wanted_slas(policies: Policies) -> list[Wanted]:
     """One SLA per paid plan and counting calendar, plus emergency for 24/7 plans.
 
@@ -258,6 +292,7 @@ def wanted_slas(policies: Policies) -> list[Wanted]:
     (``policydesk 20 ...``), as Zammad takes the first match by name.
     """
     out = []
+    plan_tag, hours_tag, emergency_tag = _sla_tags()
     emergency_calendar = policies.scope.emergency_calendar
     for plan in sorted(policies.plans.values(), key=lambda p: p.rank):
         if not plan.paid or plan.first_response_minutes is None:
@@ -267,7 +302,7 @@ def wanted_slas(policies: Policies) -> list[Wanted]:
             out.append(Wanted("sla", name, {
                 "name": name, "calendar_id": Ref("calendar", calendar_name(emergency_calendar)),
                 "first_response_time": plan.first_response_minutes,
-                "condition": _tags_condition(f"plan:{plan.name}", "emergency"),
+                "condition": _tags_condition(plan_tag(plan.name), emergency_tag),
             }))
         calendars = dict.fromkeys([*plan.channel_calendars.values(), plan.default_calendar])
         for calendar in sorted(calendars):
@@ -275,7 +310,7 @@ def wanted_slas(policies: Policies) -> list[Wanted]:
             out.append(Wanted("sla", name, {
                 "name": name, "calendar_id": Ref("calendar", calendar_name(calendar)),
                 "first_response_time": plan.first_response_minutes,
-                "condition": _tags_condition(f"plan:{plan.name}", f"hours:{calendar}"),
+                "condition": _tags_condition(plan_tag(plan.name), hours_tag(calendar)),
             }))
     return sorted(out, key=lambda w: w.name)
 
@@ -283,10 +318,52 @@ def wanted_slas(policies: Policies) -> list[Wanted]:
 # --------------------------------------------------------------------------- webhook and triggers
 
 
+#: Key of the custom payload saying it is policydesk's (the adapter tells it from Zammad's default).
+PAYLOAD_MARKER = "policydesk_payload"
+#: What Zammad shows instead of a webhook's signature token (Zammad ≥ 6.5:
+#: app/models/concerns/can_sensitive_assets.rb, lib/sensitive_params_helper.rb SENSITIVE_MASK).
+MASKED_SECRET = "**********"
+
+_TICKET_FIELDS = ("id", "number", "state_id", "group_id", "owner_id", "customer_id", "organization_id",
+                  "create_article_type_id", "updated_by_id")
+#: Times go through ``xmlschema`` (ISO 8601, UTC): a bare TimeWithZone renders as
+#: ``"2026-12-01 19:12:46 UTC"``; a method of an allowed Rails class may be called.
+_TICKET_TIMES = ("created_at", "updated_at", "first_response_at", "first_response_escalation_at",
+                 "escalation_at", "pending_time", mapping.TICKET_FIRST_RESPONSE_DUE)
+#: Ticket attributes that never travel: what an agent types from a caller (VIP or support code).
+_SECRET_TICKET_ATTRIBUTES = frozenset({mapping.TICKET_VIP_CODE, TICKET_SUPPORT_CODE})
+#: A Date is no class Zammad lets a payload render (custom_payload/validator.rb): not sent.
+_UNRENDERABLE_ORG_ATTRIBUTES = frozenset({mapping.ORG_COMMITMENT_END})
+
+
+def webhook_payload_template() -> str:
+    """The webhook's custom payload: ids, state, times and the fields the engine reads.
+
+    Zammad replaces each ``#{object.method}`` textually (app/jobs/trigger_webhook_job/
+    custom_payload.rb) in a template that must be valid JSON (app/models/webhook.rb), so
+    every value is a string; what Zammad cannot render comes as ``"#{... / reason}"`` (or
+    ``""`` for nil in newer versions).  No title, article body, VIP or support code: nothing
+    a customer typed travels or lands in Zammad's HttpLog.
+    """
+    ticket: dict[str, str] = {name: f"#{{ticket.{name}}}" for name in _TICKET_FIELDS}
+    ticket.update({name: f"#{{ticket.{name}.xmlschema}}" for name in _TICKET_TIMES})
+    ticket["state"] = "#{ticket.state.name}"
+    ticket["priority"] = "#{ticket.priority.name}"
+    for name in mapping.TICKET_ATTRIBUTES:
+        if name not in _SECRET_TICKET_ATTRIBUTES and name not in ticket:
+            ticket[name] = f"#{{ticket.{name}}}"
+    organization = {name: f"#{{ticket.organization.{name}}}" for name in ("id", *mapping.ORGANIZATION_ATTRIBUTES)
+                    if name not in _UNRENDERABLE_ORG_ATTRIBUTES}
+    article = {"id": "#{article.id}", "type": "#{article.type.name}", "sender": "#{article.sender.name}",
+               "internal": "#{article.internal}"}
+    payload = {PAYLOAD_MARKER: "1", "ticket": ticket, "organization": organization, "article": article}
+    return json.dumps(payload, indent=2, sort_keys=True)
+
+
 def wanted_webhook(endpoint: str, signature_token: str) -> Wanted:
     return Wanted("webhook", WEBHOOK_NAME, {
         "name": WEBHOOK_NAME, "endpoint": endpoint, "signature_token": signature_token, "ssl_verify": True,
-        "customized_payload": False, "active": True,
+        "customized_payload": True, "custom_payload": webhook_payload_template(), "active": True,
         "note": f"{MANAGED_MARKER}: Zammad tells policydesk about ticket changes and escalations.",
     })
 

@@ -30,7 +30,12 @@ PUBLIC_URL = "https://policydesk.example"
 
 
 @pytest.fixture
-def zammad() -> Iterator[Any]:
+def zammad(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    # Zammad's calendars have no note column (db/migrate/20120101000001_create_base.rb);
+    # drop it here too in case the stand-in still has one.
+    from integrations.zammad_standin import state as standin_state
+
+    monkeypatch.delitem(standin_state.CALENDAR_COLUMNS, "note", raising=False)
     with running_standin("empty", webhook_backoff=0.02) as standin:
         yield standin
 
@@ -139,7 +144,7 @@ def test_dry_run_on_empty_zammad_lists_everything_and_writes_nothing(zammad: Any
     assert 'create calendar "policydesk: phone": Europe/Zurich; mon-fri 06:00-19:00; 0 holidays' in out
     assert 'create sla "policydesk 20 pro phone": first response 120 min on <id of calendar "policydesk: phone">' in out
     assert 'create webhook "policydesk": http://10.0.0.5:8080/hooks/in' in out
-    assert out.strip().endswith("28 changes (dry run: nothing written)")
+    assert out.strip().endswith("30 changes (dry run: nothing written)")
 
 
 def test_a_changed_window_updates_only_that_calendar(zammad: Any, capsys: Any, tmp_path: Path) -> None:
@@ -243,7 +248,9 @@ def test_the_default_demo_desk_keeps_its_own_attributes_and_calendars() -> None:
         client = ZammadClient(standin.url, standin.admin_token)
         plan = plan_sync(load_policies(POLICIES), client, endpoint=PUBLIC_URL + "/webhooks/zammad",
                          signature_token=WEBHOOK_TOKEN)
-        assert [a.name for a in plan.actions if a.kind == "attribute"] == []  # all hand-made: used as they are
+        # all hand-made ones are used as they are; only the support-code attributes may be new
+        assert {a.name for a in plan.actions if a.kind == "attribute"} <= {"Organization.support_code",
+                                                                           "Ticket.policydesk_support_code"}
         assert not [a for a in plan.actions if a.verb != "create"]
         assert sum("exists but was not created by policydesk" in w for w in plan.warnings) == 11
         assert standin.state.requests.writes() == []
@@ -331,7 +338,92 @@ def test_special_days_show_in_the_plan_and_the_calendar_note(zammad: Any) -> Non
     wanted = wanted_objects(policies, endpoint=PUBLIC_URL, signature_token="t", own_user_id=current.own_user_id,
                             today=dt.date(2026, 1, 1))
     phone = next(w for w in wanted if w.name == "policydesk: phone")
-    assert "Not expressible in Zammad: special day 2026-12-31 opens 06:00-12:00" in phone.fields["note"]
+    assert "note" not in phone.fields  # Zammad's calendars have no note
+    assert phone.remarks[0].startswith("special day 2026-12-31 opens 06:00-12:00")
     rendered = make_plan(wanted, current).render()
     assert "    note: special day 2026-12-31 opens 06:00-12:00: Zammad cannot express it" in rendered
     assert all(w.fields["data_option"][ATTRIBUTE_MARKER] for w in wanted if w.kind == "attribute")
+
+
+# --------------------------------------------------------------------------- against Zammad's schema
+
+
+def test_second_sync_without_calendar_notes_makes_no_write_calls(zammad: Any, capsys: Any) -> None:
+    assert "note" not in zammad.state.columns("calendars")
+    code, out, err = sync(zammad, capsys)
+    assert code == 0, err
+    assert all("note" not in c for c in zammad.state.all("calendars"))  # dropped, as Zammad drops it
+    before = len(writes(zammad))
+    code, out, err = sync(zammad, capsys)
+    assert (code, out.strip()) == (0, "no changes"), out + err
+    code, out, err = sync(zammad, capsys, "--dry-run")
+    assert (code, out.strip()) == (0, "no changes"), out + err
+    assert len(writes(zammad)) == before
+
+
+def test_calendars_of_another_user_are_not_policydesks(zammad: Any, capsys: Any) -> None:
+    assert sync(zammad, capsys)[0] == 0
+    phone = named(zammad, "calendars", "policydesk: phone")
+    phone["created_by_id"] = 1  # as if made by hand by the system user
+    code, out, err = sync(zammad, capsys, "--dry-run")
+    assert code == 1
+    assert ('error: calendar "policydesk: phone" exists but was not created by policydesk: left untouched; '
+            "rename it or remove it so policydesk can create its own (it was created by user 1") in out
+
+
+def test_a_masked_signature_token_counts_as_unchanged(zammad: Any, capsys: Any) -> None:
+    assert sync(zammad, capsys)[0] == 0
+    webhook = named(zammad, "webhooks", "policydesk")
+    webhook["signature_token"] = "**********"  # what Zammad >= 6.5 shows (lib/sensitive_params_helper.rb)
+    before = len(writes(zammad))
+    code, out, err = sync(zammad, capsys)
+    assert (code, out.strip()) == (0, "no changes"), out + err
+    assert len(writes(zammad)) == before
+
+
+def test_sync_tells_the_admin_to_restart_zammad_after_new_attributes(zammad: Any, capsys: Any) -> None:
+    code, out, err = sync(zammad, capsys, "--dry-run")
+    assert "then restart Zammad (new attribute columns)" in out
+    code, out, err = sync(zammad, capsys)
+    assert code == 0, err
+    assert "restart Zammad now" in out and "APP_RESTART_CMD" in out and "systemctl restart zammad" in out
+    code, out, err = sync(zammad, capsys)
+    assert "restart" not in out  # nothing created: nothing to restart
+
+
+def test_dry_run_json_is_a_machine_readable_plan(zammad: Any, capsys: Any) -> None:
+    import json
+
+    code, out, err = sync(zammad, capsys, "--dry-run", "--json")
+    assert code == 0, err
+    plan = json.loads(out)
+    assert plan["dry_run"] is True and plan["changed"] is True and plan["restart_needed"] is True
+    assert len(plan["actions"]) == 30 and writes(zammad) == []
+    webhook = next(a for a in plan["actions"] if a["kind"] == "webhook")
+    assert webhook["verb"] == "create" and webhook["fields"]["signature_token"] == "(hidden)"
+    assert WEBHOOK_TOKEN not in out
+    sla = next(a for a in plan["actions"] if a["name"] == "policydesk 20 pro phone")
+    assert sla["fields"]["first_response_time"] == 120
+    assert sla["fields"]["calendar_id"] == '<id of calendar "policydesk: phone">'
+
+    assert sync(zammad, capsys)[0] == 0
+    code, out, err = sync(zammad, capsys, "--dry-run", "--json")
+    assert json.loads(out) == {"dry_run": True, "changed": False, "actions": [], "migrations_needed": False,
+                               "restart_needed": False, "notes": [], "warnings": [], "errors": []}
+
+
+def test_webhook_payload_carries_no_article_body_nor_codes(zammad: Any, capsys: Any) -> None:
+    import json
+
+    assert sync(zammad, capsys)[0] == 0
+    webhook = named(zammad, "webhooks", "policydesk")
+    assert webhook["customized_payload"] is True
+    template = json.loads(webhook["custom_payload"])  # Zammad requires valid JSON (app/models/webhook.rb)
+    text = webhook["custom_payload"]
+    assert "body" not in text and "title" not in text and "vip_code" not in text and "support_code" not in text
+    assert "preferences" not in text
+    assert template["ticket"]["updated_by_id"] == "#{ticket.updated_by_id}"
+    assert template["ticket"]["state"] == "#{ticket.state.name}"
+    assert template["ticket"]["policydesk_category"] == "#{ticket.policydesk_category}"
+    assert template["organization"]["support_plan"] == "#{ticket.organization.support_plan}"
+    assert template["policydesk_payload"] == "1"

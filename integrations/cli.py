@@ -59,6 +59,10 @@ def add_commands(sub: Any, policies_default: str, policies_help: str) -> None:
     else:
         add_replay_command(sub)
 
+    from integrations.statement.cli import add_statement_command
+
+    add_statement_command(sub)
+
     vip = sub.add_parser("vip-rotate", help="give an organization a new VIP code (the old one stops working)",
                          description="Issue a new VIP code for an organization whose code was lost, e.g. when "
                                      "the billing system never received the activation's answer. The code is "

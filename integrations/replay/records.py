@@ -51,7 +51,7 @@ __all__ = [
 SCHEMA_PATH = Path(__file__).with_name("ticket_history.schema.json")
 
 #: Every field of a record, in the order the writers use (also the CSV column order).
-FIELDS = ("id", "organization", "plan", "channel", "category", "language", "emergency",
+FIELDS = ("id", "number", "title", "organization", "plan", "channel", "category", "language", "emergency",
           "created_at", "first_response_at", "pending", "closed_at")
 CSV_COLUMNS = FIELDS
 _REQUIRED = ("id", "channel", "created_at")
@@ -100,6 +100,9 @@ class TicketRecord:
     closed_at: dt.datetime | None = None
     #: Organization name or id, for reading the results (not used by the policies).
     organization: str | None = None
+    #: The helpdesk's ticket number and title, for reading the results (statements list breaches by them).
+    number: str | None = None
+    title: str | None = None
 
 
 # --------------------------------------------------------------------------- values
@@ -202,6 +205,8 @@ def _build(values: dict[str, Any], pending: tuple[tuple[dt.datetime, dt.datetime
         pending=pending,
         closed_at=closed_at,
         organization=_organization(values.get("organization")),
+        number=_optional_text(values.get("number"), "number"),
+        title=_optional_text(values.get("title"), "title"),
     )
 
 
@@ -244,6 +249,10 @@ def parse_json_line(text: str) -> TicketRecord:
 def record_to_json(record: TicketRecord) -> dict[str, Any]:
     """The record as the JSON object of one JSONL line (absent optional values omitted)."""
     out: dict[str, Any] = {"id": record.id}
+    if record.number is not None:
+        out["number"] = record.number
+    if record.title is not None:
+        out["title"] = record.title
     if record.organization is not None:
         out["organization"] = record.organization
     out["plan"] = record.plan
@@ -295,7 +304,7 @@ def parse_csv_row(row: dict[str, str]) -> TicketRecord:
     for name in _REQUIRED:
         if values.get(name) in (None, ""):
             raise RecordError(f'missing value for required column "{name}"')
-    for name in ("plan", "category", "language", "organization"):
+    for name in ("plan", "category", "language", "organization", "number", "title"):
         if values.get(name) == "":
             values[name] = None
     values["emergency"] = _csv_bool(values.get("emergency") or "", "emergency")
@@ -305,7 +314,7 @@ def parse_csv_row(row: dict[str, str]) -> TicketRecord:
 def record_to_csv_row(record: TicketRecord) -> list[str]:
     pending = ";".join(f"{format_instant(s)}/{'' if e is None else format_instant(e)}" for s, e in record.pending)
     return [
-        record.id, record.organization or "", record.plan or "", record.channel, record.category or "",
+        record.id, record.number or "", record.title or "", record.organization or "", record.plan or "", record.channel, record.category or "",
         record.language or "", "true" if record.emergency else "false", format_instant(record.created_at),
         "" if record.first_response_at is None else format_instant(record.first_response_at), pending,
         "" if record.closed_at is None else format_instant(record.closed_at),

@@ -51,6 +51,9 @@ from zoneinfo import ZoneInfo
 
 import pluggy
 
+from integrations.progress import ProgressBar
+from integrations.replay.outcome import ACCEPTED, BREACHED, MET, NO_TARGET, PAUSED, REFUSED, STATUSES, UNANSWERED, Outcome
+from integrations.replay.summary import Flip, GroupStats, InputErrors, ReplayResult, Summary, percentile
 from integrations.replay.records import (
     RecordError,
     TicketRecord,
@@ -63,7 +66,7 @@ from plugin.engine import Engine
 from plugin.hooks import BUILTIN_PLUGINS
 from plugin.hooks.sla import deadline
 from plugin.manager import get_plugin_manager
-from plugin.model import Organization, Policies, Ticket
+from plugin.model import Decision, Organization, Policies, Ticket
 
 __all__ = [
     "BREACHED", "MET", "NO_TARGET", "PAUSED", "UNANSWERED", "STATUSES",
@@ -71,55 +74,15 @@ __all__ = [
     "replay_records", "replay_file", "only_builtin_plugins", "percentile", "ProgressBar",
 ]
 
-MET, BREACHED, NO_TARGET, UNANSWERED, PAUSED = "met", "breached", "no_target", "unanswered", "paused"
-STATUSES = (MET, BREACHED, NO_TARGET, UNANSWERED, PAUSED)
-ACCEPTED, REFUSED = "accepted", "refused"
-#: Tickets per task sent to a worker process.
-CHUNK_LINES = 10_000
-
-
-class Outcome(NamedTuple):
-    """The replayed first-response verdict for one ticket."""
-
-    id: str
-    plan: str
-    channel: str
-    #: Calendar whose opening hours counted.
-    calendar: str
-    #: The plan's guaranteed first response in business minutes; ``None``: no guarantee.
-    target_minutes: int | None
-    #: ``"accepted"``, ``"refused"`` or ``""`` (not requested).
-    emergency: str
-    due: dt.datetime | None
-    status: str
-    response_minutes: float | None
-    margin_minutes: float | None
-    created_at: dt.datetime
-    first_response_at: dt.datetime | None
-
-    def as_json(self) -> dict[str, Any]:
-        from integrations.replay.records import format_instant
-
-        return {
-            "id": self.id, "plan": self.plan, "channel": self.channel, "calendar": self.calendar,
-            "target_minutes": self.target_minutes, "emergency": self.emergency or None,
-            "created_at": format_instant(self.created_at),
-            "due": None if self.due is None else format_instant(self.due),
-            "first_response_at": None if self.first_response_at is None else format_instant(self.first_response_at),
-            "status": self.status,
-            "response_minutes": _round(self.response_minutes), "margin_minutes": _round(self.margin_minutes),
-        }
-
-
-def _round(x: float | None) -> float | None:
-    return None if x is None else round(x, 3)
-
-
 def only_builtin_plugins(pm: pluggy.PluginManager) -> bool:
     """Whether exactly the built-in hook modules are registered (the cache is sound)."""
     registered = dict(pm.list_name_plugin())
     return registered.keys() == BUILTIN_PLUGINS.keys() and all(
         registered[name] is module for name, module in BUILTIN_PLUGINS.items())
+
+
+#: Tickets per task sent to a worker process.
+CHUNK_LINES = 10_000
 
 
 class _Rule(NamedTuple):
@@ -198,18 +161,23 @@ class Replayer:
         return rule
 
     def replay(self, record: TicketRecord) -> Outcome:
-        ticket = ticket_of(record)
         if self.exact:
-            now = record.first_response_at or record.closed_at or record.created_at
-            rule, decision = self._decide(ticket, record, now)
-            verdict = decision.first_response_due
-            due = None if verdict is None else verdict.value
-            no_target = rule.minutes is None and due is None
-        else:
-            rule = self.rule_for(record)
-            no_target = rule.minutes is None
-            due = None if no_target else deadline(rule.calendar, ticket, rule.minutes)
+            return self.replay_with_decision(record)[0]
+        ticket = ticket_of(record)
+        rule = self.rule_for(record)
+        no_target = rule.minutes is None
+        due = None if no_target else deadline(rule.calendar, ticket, rule.minutes)
         return self._outcome(record, ticket, rule, due, no_target)
+
+    def replay_with_decision(self, record: TicketRecord) -> tuple[Outcome, Decision]:
+        """The outcome and the full engine's `Decision` (scope, emergency reasons, ...) of one
+        ticket, evaluated at its first response (else its close, else its creation)."""
+        ticket = ticket_of(record)
+        now = record.first_response_at or record.closed_at or record.created_at
+        rule, decision = self._decide(ticket, record, now)
+        verdict = decision.first_response_due
+        due = None if verdict is None else verdict.value
+        return self._outcome(record, ticket, rule, due, rule.minutes is None and due is None), decision
 
     def _outcome(self, record: TicketRecord, ticket: Ticket, rule: _Rule, due: dt.datetime | None,
                  no_target: bool) -> Outcome:
@@ -234,177 +202,6 @@ class Replayer:
                 status = UNANSWERED
         return Outcome(record.id, rule.plan, record.channel, rule.calendar_name, rule.minutes, rule.emergency, due,
                        status, response, margin, record.created_at, answered)
-
-
-# --------------------------------------------------------------------------- aggregates
-
-
-def percentile(sorted_values: Sequence[float], p: float) -> float | None:
-    """Linear interpolation between closest ranks (numpy's default); ``None`` if empty."""
-    n = len(sorted_values)
-    if n == 0:
-        return None
-    pos = (n - 1) * p
-    lo = math.floor(pos)
-    hi = min(lo + 1, n - 1)
-    return sorted_values[lo] + (sorted_values[hi] - sorted_values[lo]) * (pos - lo)
-
-
-@dataclass
-class GroupStats:
-    """Counts and response times of one plan × channel group."""
-
-    counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(STATUSES, 0))
-    #: Business minutes to the first response of every answered ticket.
-    responses: array = field(default_factory=lambda: array("d"))
-
-    @property
-    def tickets(self) -> int:
-        return sum(self.counts.values())
-
-    @property
-    def judged(self) -> int:
-        return self.counts[MET] + self.counts[BREACHED]
-
-    @property
-    def achievement(self) -> float | None:
-        """Share of met among met + breached; ``None`` when no ticket had a verdict."""
-        return self.counts[MET] / self.judged if self.judged else None
-
-    def merge(self, other: "GroupStats") -> None:
-        for k, v in other.counts.items():
-            self.counts[k] += v
-        self.responses.extend(other.responses)
-
-
-@dataclass
-class Summary:
-    """Everything the reports show about one replay, mergeable across chunks."""
-
-    groups: dict[tuple[str, str], GroupStats] = field(default_factory=dict)
-    #: plan -> [requested, accepted, refused]
-    emergencies: dict[str, list[int]] = field(default_factory=dict)
-    #: calendar -> 168 arrival counts by hour of week (Monday 00:00 first), in the policies' zone.
-    arrivals: dict[str, list[int]] = field(default_factory=dict)
-    #: plan -> target minutes (None: no guarantee)
-    targets: dict[str, int | None] = field(default_factory=dict)
-    first_created: dt.datetime | None = None
-    last_created: dt.datetime | None = None
-    #: ids of breached tickets (in input order).
-    breached_ids: list[str] = field(default_factory=list)
-
-    def add(self, o: Outcome, zone: ZoneInfo) -> None:
-        group = self.groups.get((o.plan, o.channel))
-        if group is None:
-            group = self.groups[(o.plan, o.channel)] = GroupStats()
-        group.counts[o.status] += 1
-        if o.response_minutes is not None:
-            group.responses.append(o.response_minutes)
-        if o.status == BREACHED:
-            self.breached_ids.append(o.id)
-        self.targets[o.plan] = o.target_minutes
-        if o.emergency:
-            e = self.emergencies.get(o.plan)
-            if e is None:
-                e = self.emergencies[o.plan] = [0, 0, 0]
-            e[0] += 1
-            e[1 if o.emergency == ACCEPTED else 2] += 1
-        local = o.created_at.astimezone(zone)
-        hours = self.arrivals.get(o.calendar)
-        if hours is None:
-            hours = self.arrivals[o.calendar] = [0] * 168
-        hours[local.weekday() * 24 + local.hour] += 1
-        if self.first_created is None or o.created_at < self.first_created:
-            self.first_created = o.created_at
-        if self.last_created is None or o.created_at > self.last_created:
-            self.last_created = o.created_at
-
-    def merge(self, other: "Summary") -> None:
-        for key, group in other.groups.items():
-            mine = self.groups.get(key)
-            if mine is None:
-                self.groups[key] = group
-            else:
-                mine.merge(group)
-        for plan, counts in other.emergencies.items():
-            mine_e = self.emergencies.setdefault(plan, [0, 0, 0])
-            for i in range(3):
-                mine_e[i] += counts[i]
-        for name, hours in other.arrivals.items():
-            mine_h = self.arrivals.setdefault(name, [0] * 168)
-            for i, n in enumerate(hours):
-                mine_h[i] += n
-        self.targets.update(other.targets)
-        for t in (other.first_created, other.last_created):
-            if t is not None:
-                if self.first_created is None or t < self.first_created:
-                    self.first_created = t
-                if self.last_created is None or t > self.last_created:
-                    self.last_created = t
-        self.breached_ids.extend(other.breached_ids)
-
-    @property
-    def tickets(self) -> int:
-        return sum(g.tickets for g in self.groups.values())
-
-    def by_plan(self) -> dict[str, GroupStats]:
-        plans: dict[str, GroupStats] = {}
-        for (plan, _channel), group in sorted(self.groups.items()):
-            plans.setdefault(plan, GroupStats()).merge(group)
-        return plans
-
-    def total(self) -> GroupStats:
-        total = GroupStats()
-        for group in self.groups.values():
-            total.merge(group)
-        return total
-
-
-class Flip(NamedTuple):
-    """A ticket whose verdict differs between the two policy directories."""
-
-    id: str
-    before: str
-    after: str
-    margin_before: float | None
-    margin_after: float | None
-
-
-@dataclass
-class ReplayResult:
-    """The outcome of a replay (and, with ``--compare``, of the second policy directory)."""
-
-    summary: Summary
-    source: str
-    policies: str
-    compare: Summary | None = None
-    compare_policies: str | None = None
-    #: Tickets breached under ``compare`` but not under ``policies``.
-    newly_breached: list[Flip] = field(default_factory=list)
-    #: Tickets breached under ``policies`` but not under ``compare``.
-    newly_passed: list[Flip] = field(default_factory=list)
-    #: Bad input lines (file:line: message), skipped with ``skip_invalid``.
-    skipped: list[RecordError] = field(default_factory=list)
-    #: Whether the cache was used (False: full engine for every ticket).
-    cached: bool = True
-    seconds: float = 0.0
-    as_of: dt.datetime | None = None
-    #: Timezone hours-of-week are counted in, and the policies' calendars (for the report).
-    timezone: str = "UTC"
-    calendars: dict[str, Any] = field(default_factory=dict, repr=False)
-
-    @property
-    def tickets(self) -> int:
-        return self.summary.tickets
-
-
-class InputErrors(Exception):
-    """Bad input lines and skipping was not asked for."""
-
-    def __init__(self, errors: list[RecordError], total: int) -> None:
-        super().__init__(errors)
-        self.errors = errors
-        self.total = total
 
 
 # --------------------------------------------------------------------------- the work of one chunk
@@ -469,45 +266,6 @@ def _run_chunk(task: tuple[str, str, list[str] | None, int, list[str]]) -> dict[
     result["lines"] = len(lines)
     result["bytes"] = sum(len(line) for line in lines)
     return result
-
-
-# --------------------------------------------------------------------------- progress
-
-
-class ProgressBar:
-    """A one-line progress bar on a terminal (stderr); silent when not a tty."""
-
-    def __init__(self, total: int, stream: IO[str] | None = None, *, label: str = "replay",
-                 enabled: bool | None = None) -> None:
-        self.stream = stream if stream is not None else sys.stderr
-        self.total = max(1, total)
-        self.label = label
-        self.enabled = self.stream.isatty() if enabled is None else enabled
-        self.started = time.monotonic()
-        self._last = 0.0
-
-    def update(self, done: int, tickets: int, *, force: bool = False) -> None:
-        if not self.enabled:
-            return
-        now = time.monotonic()
-        if not force and now - self._last < 0.1:
-            return
-        self._last = now
-        share = min(1.0, done / self.total)
-        width = 30
-        filled = int(share * width)
-        elapsed = now - self.started
-        rate = tickets / elapsed if elapsed > 0 else 0.0
-        eta = (elapsed / share - elapsed) if share > 0 else 0.0
-        bar = "█" * filled + "░" * (width - filled)
-        self.stream.write(f"\r{self.label} {bar} {share:4.0%} {tickets:,} tickets {rate:,.0f}/s "
-                          f"eta {eta:3.0f}s ")
-        self.stream.flush()
-
-    def close(self) -> None:
-        if self.enabled:
-            self.stream.write("\n")
-            self.stream.flush()
 
 
 # --------------------------------------------------------------------------- entry points

@@ -128,8 +128,9 @@ def _last_change_to(history: list[Mapping[str, Any]], state: str) -> dt.datetime
 
 
 def export_tickets(client: Any, since: dt.datetime | None = None, report: ZammadExport | None = None,
-                   ) -> Iterator[TicketRecord]:
-    """Every ticket created at or after ``since``, as a `TicketRecord`, in id order."""
+                   organization_ids: set[int] | None = None) -> Iterator[TicketRecord]:
+    """Every ticket created at or after ``since`` (of these organizations, when given), as a
+    `TicketRecord`, in id order."""
     report = report if report is not None else ZammadExport()
     plans: dict[Any, str | None] = {}
     for org in iter_all(client.organizations):
@@ -138,6 +139,8 @@ def export_tickets(client: Any, since: dt.datetime | None = None, report: Zammad
     for record in iter_all(client.tickets):
         created = mapping.parse_instant(record.get("created_at"))
         if created is None or (since is not None and created < since):
+            continue
+        if organization_ids is not None and record.get("organization_id") not in organization_ids:
             continue
         yield _ticket(client, record, created, plans, customers, report)
         report.tickets += 1
@@ -212,6 +215,8 @@ def _ticket(client: Any, record: Mapping[str, Any], created: dt.datetime, plans:
         closed_at=closed,
         organization=mapping._text(record.get("organization")) or (
             None if record.get("organization_id") is None else str(record.get("organization_id"))),
+        number=mapping._text(record.get("number")),
+        title=mapping._text(record.get("title")),
     )
 
 

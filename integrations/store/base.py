@@ -1,4 +1,4 @@
-"""The store's interface and the plain values it returns.
+"""The store's interface (the values it returns are in :mod:`integrations.store.records`).
 
 The store keeps everything policydesk must not lose: received webhook events (for
 idempotency), the work queue, per-ticket escalation timers, the audit trail,
@@ -18,8 +18,21 @@ import abc
 import datetime as dt
 from collections.abc import Mapping, Sequence
 from contextlib import AbstractContextManager
-from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
+
+from integrations.store.records import (
+    JOB_STATES,
+    AuditEntry,
+    HeldNotification,
+    Job,
+    JobState,
+    ReceiveResult,
+    StoreError,
+    StoreValueError,
+    Subscription,
+    Timer,
+    VipHash,
+)
 
 __all__ = [
     "AuditEntry",
@@ -29,117 +42,12 @@ __all__ = [
     "ReceiveResult",
     "Store",
     "StoreError",
+    "StoreValueError",
     "Subscription",
     "Timer",
     "VipHash",
     "JOB_STATES",
 ]
-
-JobState = Literal["pending", "claimed", "done", "parked"]
-#: Every state a job can be in, in the order :meth:`Store.counts` reports them.
-JOB_STATES: tuple[JobState, ...] = ("pending", "claimed", "done", "parked")
-
-
-class StoreError(Exception):
-    """The store cannot be opened or used as asked (bad URL, schema too new, ...)."""
-
-
-@dataclass(frozen=True, slots=True)
-class ReceiveResult:
-    """What :meth:`Store.receive` did.
-
-    :ivar new: ``False`` when the (source, delivery id) was already stored; then
-        nothing was stored or enqueued.
-    :ivar event_id: the stored event's id (the earlier one for a duplicate).
-    :ivar job_id: the job enqueued for it, ``None`` for a duplicate.
-    """
-
-    new: bool
-    event_id: int
-    job_id: int | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Job:
-    """One unit of work: process one received event.
-
-    :ivar attempts: failed attempts so far (each :meth:`Store.retry` adds one).
-    :ivar claims: how often it was claimed, including re-claims after an expired
-        lease; a job whose claims keep growing without attempts is crashing workers.
-    :ivar not_before: earliest time it may be claimed (the backoff).
-    :ivar lease_until: while claimed, when the claim expires and it becomes
-        claimable again.
-    """
-
-    id: int
-    event_id: int
-    source: str
-    delivery_id: str
-    body: bytes
-    headers: dict[str, str]
-    attempts: int
-    claims: int
-    not_before: dt.datetime
-    state: JobState
-    last_error: str | None = None
-    claimed_by: str | None = None
-    lease_until: dt.datetime | None = None
-    received_at: dt.datetime | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Timer:
-    """One escalation step of one ticket's deadline."""
-
-    ticket_id: str
-    deadline_key: str
-    step: str
-    due_at: dt.datetime
-    fired_at: dt.datetime | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class AuditEntry:
-    """One audit record: a decision, a plan change, a refusal, ..."""
-
-    id: int
-    at: dt.datetime
-    kind: str
-    subject: str
-    data: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass(frozen=True, slots=True)
-class Subscription:
-    """An organization's current plan, as the billing system last told us."""
-
-    org_ref: str
-    plan: str
-    started_at: dt.datetime
-    commitment_end: dt.datetime | None
-    billing_period: str | None
-    updated_at: dt.datetime
-
-
-@dataclass(frozen=True, slots=True)
-class VipHash:
-    """An organization's salted VIP-code hash. The code itself is never stored."""
-
-    org_ref: str
-    salt: bytes
-    digest: bytes
-    updated_at: dt.datetime
-
-
-@dataclass(frozen=True, slots=True)
-class HeldNotification:
-    """A notification held for a person's digest."""
-
-    id: int
-    person: str
-    payload: dict[str, Any]
-    release_at: dt.datetime
-    released_at: dt.datetime | None = None
 
 
 class Store(abc.ABC):
@@ -151,7 +59,7 @@ class Store(abc.ABC):
     """
 
     #: ``"sqlite"`` or ``"postgres"``.
-    dialect: str
+    dialect: ClassVar[Literal["sqlite", "postgres"]]
 
     # -- lifecycle ---------------------------------------------------------------
 

@@ -6,10 +6,12 @@
 from __future__ import annotations
 
 import argparse
-import logging
 import os
 import sys
 from typing import Any
+
+
+STORE_HELP = "sqlite:///FILE or postgresql://... (default: $POLICYDESK_STORE, else policydesk.db in $POLICYDESK_HOME or the user data directory)"
 
 
 def add_commands(sub: Any, policies_default: str, policies_help: str) -> None:
@@ -23,7 +25,7 @@ def add_commands(sub: Any, policies_default: str, policies_help: str) -> None:
     serve.add_argument("--policies", default=policies_default, metavar="DIR", help=policies_help)
     serve.add_argument("--listen", metavar="HOST:PORT", help="where to listen (default: $POLICYDESK_LISTEN or 127.0.0.1:8080)")
     serve.add_argument("--store", metavar="URL", help="sqlite:///FILE or postgresql://... (default: $POLICYDESK_STORE "
-                                                      "or sqlite:///policydesk.db)")
+                                                      "or policydesk.db in $POLICYDESK_HOME / the user data directory)")
     serve.set_defaults(func=cmd_serve)
 
     sandbox = sub.add_parser(
@@ -69,26 +71,28 @@ def add_commands(sub: Any, policies_default: str, policies_help: str) -> None:
                                      "printed once and only its salted hash is stored.")
     vip.add_argument("--organization", type=int, required=True, metavar="ZAMMAD_ID",
                      help="the organization's id in Zammad")
-    vip.add_argument("--store", metavar="URL", help="default: $POLICYDESK_STORE or sqlite:///policydesk.db")
+    vip.add_argument("--store", metavar="URL", help=STORE_HELP)
     vip.set_defaults(func=cmd_vip_rotate)
 
     queue = sub.add_parser("queue", help="show the work queue; list or requeue parked events",
                            description="Show the durable work queue's counts and parked events (with their "
                                        "last error); --requeue ID puts a parked event back in the queue.")
-    queue.add_argument("--store", metavar="URL", help="default: $POLICYDESK_STORE or sqlite:///policydesk.db")
+    queue.add_argument("--store", metavar="URL", help=STORE_HELP)
     queue.add_argument("--requeue", type=int, metavar="JOB_ID", action="append", help="requeue a parked job (repeatable)")
     queue.set_defaults(func=cmd_queue)
 
 
 def _logging() -> None:
-    logging.basicConfig(level=os.environ.get("POLICYDESK_LOG_LEVEL", "INFO"),
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from integrations.settings import setup_logging
+
+    setup_logging()
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
     from plugin.cli import UserError
     from integrations.service.config import ConfigError, ServiceConfig
     from integrations.service.runtime import serve
+    from integrations.serving import ListenError
     from integrations.store import StoreError
     from integrations.zammad.adapter import ZammadConfigError
     from plugin.policy import PolicyErrors
@@ -101,8 +105,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     _logging()
     try:
         config = ServiceConfig.from_env(env, policies=args.policies)
-        serve(config, ready=lambda url: print(f"policydesk serving on {url}", flush=True))
-    except (ConfigError, ZammadConfigError, StoreError) as error:
+        serve(config)
+    except (ConfigError, ZammadConfigError, StoreError, ListenError) as error:
         raise UserError(str(error)) from None
     except PolicyErrors as errors:
         raise UserError("\n".join(str(e) for e in errors.errors)) from None
@@ -118,11 +122,12 @@ def cmd_sandbox(args: argparse.Namespace) -> int:
 
 def cmd_vip_rotate(args: argparse.Namespace) -> int:
     from integrations.billing import org_ref_for
+    from integrations.settings import store_url
     from integrations.store import open_store
     from integrations.vip import rotate_vip_code
     from plugin.cli import UserError
 
-    store = open_store(args.store or os.environ.get("POLICYDESK_STORE", "sqlite:///policydesk.db"))
+    store = open_store(store_url(args.store))
     with store:
         org_ref = org_ref_for(args.organization)
         if store.get_subscription(org_ref) is None:
@@ -135,9 +140,10 @@ def cmd_vip_rotate(args: argparse.Namespace) -> int:
 
 
 def cmd_queue(args: argparse.Namespace) -> int:
+    from integrations.settings import store_url
     from integrations.store import open_store
 
-    store = open_store(args.store or os.environ.get("POLICYDESK_STORE", "sqlite:///policydesk.db"))
+    store = open_store(store_url(args.store))
     with store:
         for job_id in args.requeue or []:
             print(f"job {job_id}: {'requeued' if store.requeue(job_id) else 'not parked, nothing done'}")

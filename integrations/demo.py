@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
-import logging
 import secrets
 import sys
 import tempfile
@@ -65,7 +64,9 @@ class Demo:
     def run(self, keep: bool = False) -> int:
         from integrations.zammad_standin import running_standin
 
-        logging.basicConfig(level=logging.WARNING, format="  [%(levelname)s %(name)s] %(message)s")
+        from integrations.settings import setup_logging
+
+        setup_logging("WARNING")
         started = time.monotonic()
         with running_standin(webhook_backoff=0.5) as zammad:
             self.zammad = zammad
@@ -97,8 +98,6 @@ class Demo:
         return 0
 
     def start_service(self) -> tuple[Any, threading.Thread]:
-        from waitress.server import create_server
-
         from integrations.service.config import ServiceConfig
         from integrations.service.runtime import Service
         from integrations.zammad.adapter import ZammadSettings
@@ -108,20 +107,17 @@ class Demo:
                                policies=self.policies, zammad_webhook_token=self.webhook_token,
                                billing_secret=self.billing_secret, workers=2, retry_base_seconds=0.5)
         service = Service.from_config(config, zammad=ZammadSettings(url=self.zammad.url, token=POLICYDESK_TOKEN))
-        self.server = create_server(service.app, host="127.0.0.1", port=0, threads=4, ident="policydesk")
-        self.server_stopping = threading.Event()
-        self.service_url = f"http://127.0.0.1:{self.server.effective_port}"
-        thread = threading.Thread(target=self._serve, daemon=True)
+        from integrations.serving import BackgroundServer
+
+        self.server = BackgroundServer(service.app, threads=4)
+        self.server_stopping = self.server.stopping
+        self.service_url = self.server.url
+        thread = threading.Thread(target=self.server.serve, daemon=True)
         thread.start()
         service.start_background()
         self.service = service
         self.say(f"policydesk service on {self.service_url}, store {self.store_path} (SQLite, WAL).")
         return service, thread
-
-    def _serve(self) -> None:
-        from integrations.serving import run_until
-
-        run_until(self.server, self.server_stopping)
 
     def sync(self) -> None:
         from integrations.zammad.adapter import ZammadClient

@@ -43,6 +43,8 @@ from typing import Any
 
 from croniter import croniter
 
+from integrations.settings import utcnow
+from integrations.zammad.mapping import CLOSED_STATES
 from integrations.store import HeldNotification, Job, Store, Timer
 
 log = logging.getLogger("policydesk.scheduler")
@@ -52,13 +54,7 @@ UTC = dt.timezone.utc
 SOURCE = "timer"
 #: The trigger name reconcile_ticket is given for a fired step (it appears in drift logs).
 TIMER_TRIGGER = "policydesk:escalation-timer"
-#: Ticket states in which nobody is notified (same as the Processor's).
-CLOSED_STATES = frozenset({"closed", "merged", "removed"})
 LEADERSHIP = "scheduler"
-
-
-def utcnow() -> dt.datetime:
-    return dt.datetime.now(UTC)
 
 
 @dataclass(frozen=True)

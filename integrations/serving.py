@@ -1,24 +1,101 @@
-"""Running a waitress server until told to stop, kept-alive client connections included.
+"""The one way policydesk runs a WSGI app under waitress: with deadlines, stoppable cleanly.
 
-waitress's own ``server.run()`` loops while any channel is left in its map: closing the
-listening socket (``server.close()``) does not end it while a client holds a keep-alive
-connection open. `run_until` runs the same loop one poll at a time, and when ``stopping``
-is set closes every channel (listening socket and client connections) in the loop's own
+`BackgroundServer` is used by ``serve``, the demo, the Zammad stand-in and the tests::
+
+    with BackgroundServer(app, port=0) as server:      # serving in a thread
+        requests.get(server.url + "/healthz")
+    server = BackgroundServer(app, "0.0.0.0", 8080)     # or in this thread until the event is set
+    server.serve(stopping)
+
+Slow clients: waitress reads requests without a thread per connection, so only the number
+of open connections and the time they hold them matter. Each connection has deadlines that
+trickled bytes do not extend: ``header_timeout`` from its first byte (or from accepting it)
+to the end of the headers, ``body_timeout`` to the end of the body, and ``idle_timeout``
+between requests on a kept-alive connection; past one the connection is closed without an
+answer. ``connection_limit`` caps open connections (poll, not select, so past 1024 fds).
+docs/limits.md lists these with what a client gets past each.
+
+Stopping: waitress's own ``run()`` loops while any channel is left in its map, so closing the
+listening socket does not end it while a client keeps a connection open. `run_until` runs the
+loop one poll at a time and, once ``stopping`` is set, closes every channel in the loop's own
 thread, then shuts the task dispatcher down.
 """
 
 from __future__ import annotations
 
+import errno
 import threading
-from typing import Any
+from typing import Any, Callable
+
+from waitress.adjustments import Adjustments
+from waitress.server import TcpWSGIServer
+from waitress.task import ThreadedTaskDispatcher
 
 #: How long one poll of the loop waits at most: the delay between setting the event and
 #: the loop noticing it.
 POLL_SECONDS = 0.05
 
 
+class ListenError(OSError):
+    """The address cannot be listened on (in use, not this machine's, not permitted)."""
+
+
+class DeadlineServer(TcpWSGIServer):
+    """waitress's TCP server, closing connections that miss their header/body/idle deadline."""
+
+    header_timeout = 10.0
+    body_timeout = 30.0
+    idle_timeout = 30.0
+
+    def maintenance(self, now: float) -> None:
+        for channel in list(self.active_channels.values()):
+            if channel.requests:  # a request is being answered: the app's time, not the client's
+                continue
+            parser = channel.request
+            if parser is None:
+                fresh = channel.last_activity == channel.creation_time
+                limit = self.header_timeout if fresh else self.idle_timeout
+                if now - channel.last_activity > limit:
+                    channel.will_close = True
+                continue
+            started = getattr(parser, "policydesk_started", None)
+            if started is None:  # first seen by maintenance: within a cleanup interval of its first byte
+                parser.policydesk_started = started = min(now, channel.last_activity)
+            limit = self.body_timeout if parser.headers_finished else self.header_timeout
+            if now - started > limit:
+                channel.will_close = True
+
+
+def create_server(app: Callable[..., Any], host: str = "127.0.0.1", port: int = 0, *, threads: int = 8,
+                  connection_limit: int = 1000, header_timeout: float = 10.0, body_timeout: float = 30.0,
+                  idle_timeout: float = 30.0, max_body_bytes: int | None = None, ident: str = "policydesk",
+                  **adjustments: Any) -> DeadlineServer:
+    """A bound (not yet running) server; `ListenError` when the address cannot be used."""
+    options: dict[str, Any] = dict(threads=threads, connection_limit=connection_limit, ident=ident,
+                                   channel_timeout=idle_timeout, cleanup_interval=1, asyncore_use_poll=True,
+                                   asyncore_loop_timeout=POLL_SECONDS)
+    if max_body_bytes is not None:
+        # one byte more than the app accepts, so the app answers 413 itself (JSON) for what it can
+        options["max_request_body_size"] = max_body_bytes + 1
+    options.update(adjustments)
+    adj = Adjustments(host=host, port=port, **options)
+    dispatcher = ThreadedTaskDispatcher()
+    dispatcher.set_thread_count(adj.threads)
+    try:
+        server = DeadlineServer(app, {}, True, None, dispatcher, adj, sockinfo=adj.listen[0])
+    except OSError as error:
+        dispatcher.shutdown(timeout=0)
+        reason = {errno.EADDRINUSE: "the address is already in use (another policydesk or program is listening)",
+                  errno.EADDRNOTAVAIL: "the address is not one of this machine's",
+                  errno.EACCES: "permission denied (ports below 1024 need privileges)"}.get(
+                      error.errno or 0, error.strerror or str(error))
+        raise ListenError(error.errno, f"cannot listen on {host}:{port}: {reason}") from None
+    server.header_timeout, server.body_timeout, server.idle_timeout = header_timeout, body_timeout, idle_timeout
+    return server
+
+
 def run_until(server: Any, stopping: threading.Event, *, dispatcher_timeout: float = 1.0) -> None:
-    """Serve ``server`` (from ``waitress.server.create_server``) until ``stopping`` is set.
+    """Serve ``server`` (a waitress server) until ``stopping`` is set, then close everything.
 
     Safe to signal from a signal handler or another thread: they only set the event; the
     channels are closed here, in the thread that runs the loop.
@@ -37,3 +114,45 @@ def run_until(server: Any, stopping: threading.Event, *, dispatcher_timeout: flo
             server.task_dispatcher.shutdown(timeout=dispatcher_timeout)
         except Exception:  # noqa: BLE001
             pass
+
+
+class BackgroundServer:
+    """A WSGI app served by waitress (see `create_server` for the options), stoppable cleanly."""
+
+    def __init__(self, app: Callable[..., Any], host: str = "127.0.0.1", port: int = 0, **options: Any) -> None:
+        self.server = create_server(app, host, port, **options)
+        self.host = host
+        self.port = int(self.server.effective_port)
+        shown = f"[{host}]" if ":" in host else host
+        self.url = f"http://{shown}:{self.port}"
+        self.stopping = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._done = threading.Event()
+
+    def serve(self, stopping: threading.Event | None = None) -> None:
+        """Serve in this thread until ``stopping`` (or `stop`) is set."""
+        if stopping is not None:
+            self.stopping = stopping
+        try:
+            run_until(self.server, self.stopping)
+        finally:
+            self._done.set()
+
+    def start(self, name: str | None = None) -> "BackgroundServer":
+        self._thread = threading.Thread(target=self.serve, name=name or f"http-{self.port}", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self.stopping.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+        elif not self._done.is_set():  # never served: close the listening socket ourselves
+            run_until(self.server, self.stopping)
+
+    def __enter__(self) -> "BackgroundServer":
+        return self if self._thread is not None else self.start()
+
+    def __exit__(self, *exc: Any) -> None:
+        self.stop()
+

@@ -9,27 +9,15 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
-import os
 import sys
 import traceback
-from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from plugin.errors import UserError
 from plugin.model import Decision, Organization, Policies, Ticket, Verdict
 from plugin.timefmt import human_instant
 
-POLICIES_ENV = "POLICYDESK_POLICIES"
-#: The policies shipped with the source tree, used when ./policies does not exist.
-BUNDLED_POLICIES = Path(__file__).resolve().parent.parent / "policies"
-
-
-def default_policies_dir() -> str:
-    if os.environ.get(POLICIES_ENV):
-        return os.environ[POLICIES_ENV]
-    if Path("policies").is_dir() or not BUNDLED_POLICIES.is_dir():
-        return "policies"
-    return str(BUNDLED_POLICIES)
+from plugin.bundled import POLICIES_ENV, default_policies_dir  # noqa: F401 - used by the integrations' commands
 
 
 def load(directory: str) -> Policies:

@@ -173,8 +173,9 @@ class _Document:
 @lru_cache(maxsize=None)
 def _schema(name: str) -> tuple[dict[str, Any], Draft202012Validator]:
     """The schema for policy file ``name``, checked against the Draft 2020-12 metaschema."""
-    path = SCHEMA_DIR / name.replace(".yaml", ".schema.json")
-    schema = json.loads(path.read_text(encoding="utf-8"))
+    from plugin.bundled import schema_text  # a package resource: works from a wheel too
+
+    schema = json.loads(schema_text(name))
     Draft202012Validator.check_schema(schema)  # a broken schema is a bug: let it raise
     return schema, Draft202012Validator(schema)
 

@@ -31,3 +31,23 @@ def human_minutes(minutes: float) -> str:
     if hours and rest:
         return f"{hours}h{rest:02d}m"
     return f"{hours}h" if hours else f"{rest}m"
+
+
+def parse_instant(text: str, naive: dt.tzinfo | None) -> dt.datetime:
+    """An ISO 8601 date-time (``Z`` allowed) as an aware datetime; the one parser of instants.
+
+    Without an offset the text is wall time in ``naive``; with ``naive=None`` such text is
+    refused. Raises ``ValueError`` with a message a person can act on.
+    """
+    stripped = text.strip()
+    try:
+        parsed = dt.datetime.fromisoformat(stripped[:-1] + "+00:00" if stripped[-1:] in "zZ" and stripped else stripped)
+    except ValueError:
+        raise ValueError(f"{text[:60]!r} is not an ISO 8601 date-time such as 2026-11-27T21:00:00Z "
+                         "or 2026-11-27T21:00+01:00") from None
+    if parsed.tzinfo is not None:
+        return parsed
+    if naive is None:
+        raise ValueError(f"{text[:60]!r} has no UTC offset; write it as {stripped}Z (UTC) or with its offset, "
+                         "e.g. +01:00")
+    return parsed.replace(tzinfo=naive)

@@ -23,13 +23,12 @@ from integrations.service.worker import PermanentError
 from integrations.store import Job, Store
 from integrations.zammad import mapping
 from integrations.zammad.errors import ZammadNotFound
+from integrations.zammad.mapping import CLOSED_STATES
 
 log = logging.getLogger("policydesk.billing")
 
 __all__ = ["billing_job", "open_tickets", "organization_attributes", "sync_organization"]
 
-#: Zammad states in which a ticket is not open (no deadline runs).
-CLOSED_STATES = frozenset({"closed", "merged", "removed"})
 _PER_PAGE = 100
 
 

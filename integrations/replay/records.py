@@ -31,6 +31,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, Iterable, Iterator, Sequence
 
+from plugin import timefmt
+
 __all__ = [
     "CSV_COLUMNS",
     "FIELDS",
@@ -113,14 +115,9 @@ def parse_instant(value: Any, field: str) -> dt.datetime:
         raise RecordError(f"{field}: expected an ISO 8601 date-time string such as "
                           f'"2026-03-02T08:15:00Z", got {_show(value)}')
     try:
-        parsed = dt.datetime.fromisoformat(value.strip())
-    except ValueError:
-        raise RecordError(f'{field}: {value!r} is not an ISO 8601 date-time such as "2026-03-02T08:15:00Z" '
-                          'or "2026-03-02T09:15:00+01:00"') from None
-    if parsed.tzinfo is None:
-        raise RecordError(f"{field}: {value!r} has no UTC offset; write it as {value.strip()}Z (UTC) "
-                          "or with its offset, e.g. +01:00")
-    return parsed
+        return timefmt.parse_instant(value, None)
+    except ValueError as error:
+        raise RecordError(f"{field}: {error}") from None
 
 
 def format_instant(t: dt.datetime) -> str:

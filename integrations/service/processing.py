@@ -17,15 +17,13 @@ from integrations.store import Job, Store
 from integrations.vip import check_vip_entry
 from integrations.zammad.adapter import ZammadAdapter
 from integrations.zammad.errors import ZammadNotFound, ZammadValidationError
-from integrations.zammad.mapping import parse_instant
+from integrations.zammad.mapping import CLOSED_STATES, parse_instant
 from integrations.zammad.sync_objects import TIME_EVENT_TRIGGERS
 from plugin.engine import Engine
 from plugin.model import Decision, Ticket
 
 log = logging.getLogger("policydesk.processing")
 
-#: Zammad states in which no deadline runs.
-CLOSED_STATES = frozenset({"closed", "merged", "removed"})
 #: A Zammad escalation time further than this from policydesk's deadline is drift.
 DRIFT_TOLERANCE = dt.timedelta(minutes=1)
 

@@ -121,40 +121,29 @@ def _scheduler(service: Service) -> Any:
 
 def serve(config: ServiceConfig, ready: Callable[[str], None] | None = None) -> None:
     """Run the service under waitress until SIGINT or SIGTERM."""
-    from waitress.server import create_server
-
-    from integrations.serving import run_until
+    from integrations.logsetup import mask_secrets
+    from integrations.serving import BackgroundServer
 
     service = Service.from_config(config)
-    server = create_server(service.app, host=config.host, port=config.port, threads=8,
-                           max_request_body_size=config.max_body_bytes + 1, ident="policydesk")
+    server = BackgroundServer(service.app, config.host, config.port, threads=config.threads,
+                              connection_limit=config.connection_limit, header_timeout=config.header_timeout,
+                              body_timeout=config.body_timeout, idle_timeout=config.idle_timeout,
+                              max_body_bytes=config.max_body_bytes)
     service.start_background()
-    stopping = threading.Event()
 
     def shutdown(signum: int, frame: Any) -> None:
         # Only set the event: the serving loop closes the listening socket and every
         # kept-alive connection itself (waitress's run() would keep looping on them).
         log.info("signal %d: shutting down", signum)
-        stopping.set()
+        server.stopping.set()
 
     signal.signal(signal.SIGTERM, shutdown)
     signal.signal(signal.SIGINT, shutdown)
-    address = f"http://{config.host}:{server.effective_port}"
-    log.info("policydesk serving on %s (store %s)", address, _safe_store_url(config.store_url))
+    log.info("policydesk serving on %s (store %s, policies %s)", server.url, mask_secrets(config.store_url),
+             config.policies)
     if ready:
-        ready(address)
+        ready(server.url)
     try:
-        run_until(server, stopping)
+        server.serve()
     finally:
         service.stop()
-
-
-def _safe_store_url(url: str) -> str:
-    """The store URL without a password, for logs."""
-    from urllib.parse import urlsplit, urlunsplit
-
-    parts = urlsplit(url)
-    if parts.password:
-        netloc = parts.netloc.replace(":" + parts.password + "@", ":***@")
-        return urlunsplit(parts._replace(netloc=netloc))
-    return url

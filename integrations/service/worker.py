@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from integrations.service.metrics import Metrics
+from integrations.settings import utcnow
 from integrations.store import Job, Store
 
 log = logging.getLogger("policydesk.worker")
@@ -41,10 +42,6 @@ class Backoff:
 
 #: Carries out one job; returns a short outcome word for logs and metrics.
 Processor = Callable[[Job, dt.datetime], str]
-
-
-def utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc)
 
 
 class Worker:

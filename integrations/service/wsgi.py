@@ -12,14 +12,11 @@ one scheduler leads. Use PostgreSQL for more than one process: a SQLite store se
 
 from __future__ import annotations
 
-import logging
-import os
-
 from integrations.service.config import ServiceConfig
 from integrations.service.runtime import Service
+from integrations.settings import setup_logging
 
-logging.basicConfig(level=os.environ.get("POLICYDESK_LOG_LEVEL", "INFO"),
-                    format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+setup_logging()
 
 service = Service.from_config(ServiceConfig.from_env())
 service.start_background()

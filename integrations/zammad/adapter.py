@@ -112,9 +112,14 @@ class ZammadSettings:
         url = env.get("ZAMMAD_URL") or file_values.get("url")
         if not url:
             raise ZammadConfigError("ZAMMAD_URL is not set (nor `url` under [zammad] in the config file)")
-        token = env.get("ZAMMAD_TOKEN")
-        token_file = env.get("ZAMMAD_TOKEN_FILE")
-        if not token and not token_file:
+        from integrations.settings import ConfigError, optional_secret
+
+        try:
+            token = optional_secret(env, "ZAMMAD_TOKEN")
+        except ConfigError as exc:
+            raise ZammadConfigError(str(exc)) from None
+        token_file = None
+        if not token:
             token, token_file = file_values.get("token"), file_values.get("token_file")
         if not token and token_file:
             try:

@@ -14,7 +14,6 @@ import argparse
 import json
 import os
 import sys
-from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from integrations.zammad.errors import ZammadAuthError, ZammadError, ZammadUnavailable
@@ -52,16 +51,12 @@ def add_sync_command(subparsers: Any) -> argparse.ArgumentParser:
 
 
 def _secret(env: Mapping[str, str], name: str) -> str | None:
-    value = env.get(name)
-    if value:
-        return value.strip()
-    path = env.get(name + "_FILE")
-    if path:
-        try:
-            return Path(path).read_text(encoding="utf-8").strip() or None
-        except OSError as exc:
-            raise SyncUserError(f"{name}_FILE: cannot read {path}: {exc.strerror or exc}") from None
-    return None
+    from integrations.settings import ConfigError, optional_secret
+
+    try:
+        return optional_secret(env, name)
+    except ConfigError as error:
+        raise SyncUserError(str(error)) from None
 
 
 def cmd_sync(args: argparse.Namespace, environ: Mapping[str, str] | None = None) -> int:

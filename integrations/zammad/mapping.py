@@ -12,6 +12,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
+from plugin import timefmt
 from plugin.model import Decision, Organization, Ticket
 
 # --------------------------------------------------------------------------- attribute names
@@ -101,15 +102,18 @@ def language_of(locale: str | None) -> str | None:
 # --------------------------------------------------------------------------- values
 
 
+#: Zammad ticket states in which a ticket is no longer open (no deadline runs, nobody is
+#: notified): db/seeds/ticket_state_types.rb's "closed", "merged" and "removed" types.
+CLOSED_STATES = frozenset({"closed", "merged", "removed"})
+
+
 def parse_instant(value: Any) -> dt.datetime | None:
     """Zammad timestamp (``2026-01-05T09:00:00.000Z``) -> aware datetime, UTC if unzoned."""
     if value in (None, ""):
         return None
     if isinstance(value, dt.datetime):
-        parsed = value
-    else:
-        parsed = dt.datetime.fromisoformat(str(value).replace("Z", "+00:00"))
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.timezone.utc)
+        return value if value.tzinfo else value.replace(tzinfo=dt.timezone.utc)
+    return timefmt.parse_instant(str(value), dt.timezone.utc)
 
 
 def format_instant(value: dt.datetime | None) -> str | None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 
 from integrations.zammad_standin.server import StandIn
@@ -18,7 +17,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--webhook-backoff", type=float, default=10.0,
                         help="seconds times the attempt number between webhook retries (Zammad: 10)")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    from integrations.settings import setup_logging
+
+    setup_logging()
     standin = StandIn(args.seed, host=args.host, port=args.port, webhook_backoff=args.webhook_backoff)
     print(f"Zammad stand-in at {standin.url}/api/v1  admin token: {standin.admin_token}", flush=True)
     try:

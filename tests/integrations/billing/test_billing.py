@@ -8,7 +8,6 @@ import copy
 import dataclasses
 import datetime as dt
 import json
-import threading
 import time
 from pathlib import Path
 from typing import Any, Iterator
@@ -329,8 +328,6 @@ def test_pool_least_loaded_and_capacity(store, bundled_policies) -> None:
 
 @pytest.fixture
 def served(tmp_path, bundled_policies) -> Iterator[tuple[str, Any]]:
-    from waitress.server import create_server
-
     from integrations.service.app import ServiceSecrets, WebhookService
     from integrations.service.metrics import Metrics
     from integrations.store import open_store
@@ -338,14 +335,12 @@ def served(tmp_path, bundled_policies) -> Iterator[tuple[str, Any]]:
     sqlite = open_store(tmp_path / "http.db")
     app = WebhookService(sqlite, ServiceSecrets("zammad-token", "billing-secret"), Metrics(),
                          billing=BillingReceiver(sqlite, lambda: bundled_policies))
-    server = create_server(app, host="127.0.0.1", port=0, threads=2)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
+    from integrations.serving import BackgroundServer
+
     try:
-        yield f"http://127.0.0.1:{server.effective_port}/webhooks/billing", sqlite
+        with BackgroundServer(app, threads=2) as server:
+            yield f"{server.url}/webhooks/billing", sqlite
     finally:
-        server.close()
-        thread.join(2)
         sqlite.close()
 
 

@@ -27,7 +27,6 @@ import json
 import logging
 import socket
 import sqlite3
-import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -490,30 +489,15 @@ class Served:
     """The assembled app under waitress on a loopback port, in a thread of this process."""
 
     def __init__(self, db: Path) -> None:
-        from waitress.server import create_server
+        from integrations.serving import BackgroundServer
 
         self.db = db
         self.app, self.service = make_app(db)
-        self.server = create_server(self.app, host="127.0.0.1", port=0, threads=4,
-                                    max_request_body_size=MAX_BODY + 1, ident="policydesk")
-        self.port = self.server.effective_port
-        self.stopping = threading.Event()
-        self.thread = threading.Thread(target=self._loop, daemon=True)
-        self.thread.start()
-
-    def _loop(self) -> None:
-        server = self.server
-        try:
-            while not self.stopping.is_set():
-                server.asyncore.loop(timeout=0.05, map=server._map, count=1)
-        finally:
-            for channel in list(server._map.values()):
-                channel.close()
-            server.task_dispatcher.shutdown(timeout=1)
+        self.server = BackgroundServer(self.app, threads=4, max_body_bytes=MAX_BODY).start()
+        self.port = self.server.port
 
     def stop(self) -> None:
-        self.stopping.set()
-        self.thread.join(5)
+        self.server.stop()
         self.service.store.close()
 
     def request(self, method: str, path: str, body: bytes = b"", headers: list[tuple[str, str]] | None = None,

@@ -109,7 +109,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
 
 
 def _replay(args: argparse.Namespace, as_of: dt.datetime | None) -> int:
-    from integrations.replay import report
+    from integrations.replay import report, report_html
     from integrations.replay.records import RecordError, detect_format
     from integrations.replay.run import InputErrors, replay_file
     from plugin.cli import UserError
@@ -143,7 +143,7 @@ def _replay(args: argparse.Namespace, as_of: dt.datetime | None) -> int:
             sink_file.close()
     if args.html:
         with open(args.html, "w", encoding="utf-8") as fh:
-            fh.write(report.render_html(result))
+            fh.write(report_html.render_html(result))
     if args.json:
         print(json.dumps(report.result_as_json(result), indent=2, ensure_ascii=False))
     else:

@@ -32,6 +32,8 @@ class Outcome(NamedTuple):
     margin_minutes: float | None
     created_at: dt.datetime
     first_response_at: dt.datetime | None
+    #: The organization the ticket came from (name or id, as the input gave it).
+    organization: str | None = None
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -41,6 +43,7 @@ class Outcome(NamedTuple):
             "due": None if self.due is None else format_instant(self.due),
             "first_response_at": None if self.first_response_at is None else format_instant(self.first_response_at),
             "status": self.status,
+            "organization": self.organization,
             "response_minutes": _round(self.response_minutes), "margin_minutes": _round(self.margin_minutes),
         }
 

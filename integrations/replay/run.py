@@ -39,14 +39,12 @@ registered (or a built-in one blocked), every ticket goes through the full engin
 from __future__ import annotations
 
 import datetime as dt
-import math
+import hashlib
 import multiprocessing
 import os
-import sys
 import time
-from array import array
-from dataclasses import dataclass, field
-from typing import IO, Any, Callable, Iterable, Iterator, NamedTuple, Sequence
+from pathlib import Path
+from typing import Any, Callable, Iterable, Iterator, NamedTuple, Sequence
 from zoneinfo import ZoneInfo
 
 import pluggy
@@ -73,6 +71,19 @@ __all__ = [
     "Outcome", "Replayer", "Summary", "GroupStats", "ReplayResult", "Flip",
     "replay_records", "replay_file", "only_builtin_plugins", "percentile", "ProgressBar",
 ]
+
+def policy_version(policies: Policies) -> str:
+    """A short digest naming the policies in force: ``policies.version`` when the loader gives
+    one, else SHA-256 of the policy files (name and bytes, in name order), 12 hex digits."""
+    given = getattr(policies, "version", None)
+    if isinstance(given, str) and given:
+        return given
+    digest = hashlib.sha256()
+    directory = Path(policies.source)
+    for path in sorted(directory.glob("*.yaml")) if directory.is_dir() else ():
+        digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()[:12]
+
 
 def only_builtin_plugins(pm: pluggy.PluginManager) -> bool:
     """Whether exactly the built-in hook modules are registered (the cache is sound)."""
@@ -201,7 +212,7 @@ class Replayer:
             else:
                 status = UNANSWERED
         return Outcome(record.id, rule.plan, record.channel, rule.calendar_name, rule.minutes, rule.emergency, due,
-                       status, response, margin, record.created_at, answered)
+                       status, response, margin, record.created_at, answered, record.organization)
 
 
 # --------------------------------------------------------------------------- the work of one chunk
@@ -238,9 +249,11 @@ class _Work:
                 p = other.replay(item)
                 other_summary.add(p, zone)  # type: ignore[union-attr]
                 if p.status == BREACHED and o.status != BREACHED:
-                    flips_bad.append(Flip(o.id, o.status, p.status, o.margin_minutes, p.margin_minutes))
+                    flips_bad.append(Flip(o.id, o.status, p.status, o.margin_minutes, p.margin_minutes,
+                                          o.organization, o.plan, o.channel))
                 elif o.status == BREACHED and p.status != BREACHED:
-                    flips_good.append(Flip(o.id, o.status, p.status, o.margin_minutes, p.margin_minutes))
+                    flips_good.append(Flip(o.id, o.status, p.status, o.margin_minutes, p.margin_minutes,
+                                           o.organization, o.plan, o.channel))
         return {"summary": summary, "other": other_summary, "errors": errors, "bad": flips_bad,
                 "good": flips_good, "outcomes": outcomes}
 
@@ -330,7 +343,9 @@ def replay_file(
     bar = progress if isinstance(progress, ProgressBar) else ProgressBar(size, enabled=None if progress is None else bool(progress))
     bar.total = max(1, size)
     result = ReplayResult(Summary(), file, os.fspath(policies_dir), cached=cached, as_of=as_of,
-                          timezone=policies.default_timezone, calendars=dict(policies.calendars))
+                          timezone=policies.default_timezone, calendars=dict(policies.calendars),
+                          policy_version=policy_version(policies),
+                          compare_policy_version="" if other_policies is None else policy_version(other_policies))
     if other_policies is not None:
         result.compare = Summary()
         result.compare_policies = os.fspath(compare_dir)  # type: ignore[arg-type]
@@ -400,5 +415,7 @@ def replay_records(
                           compare_policies=None if compare is None else compare.source,
                           newly_breached=part["bad"], newly_passed=part["good"], skipped=part["errors"],
                           cached=not main.exact, seconds=time.perf_counter() - started, as_of=as_of,
-                          timezone=policies.default_timezone, calendars=dict(policies.calendars))
+                          timezone=policies.default_timezone, calendars=dict(policies.calendars),
+                          policy_version=policy_version(policies),
+                          compare_policy_version="" if compare is None else policy_version(compare))
     return result, part["outcomes"]

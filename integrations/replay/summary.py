@@ -13,6 +13,22 @@ from zoneinfo import ZoneInfo
 from integrations.replay.outcome import ACCEPTED, BREACHED, MET, STATUSES, Outcome
 from integrations.replay.records import RecordError
 
+#: Breaches kept with their details (the ids of all are kept in ``breached_ids``).
+BREACH_DETAILS = 2000
+
+
+class Breach(NamedTuple):
+    """A breached ticket as the report lists it; margin in business minutes past the deadline."""
+
+    id: str
+    organization: str | None
+    plan: str
+    channel: str
+    created_at: dt.datetime
+    due: dt.datetime | None
+    first_response_at: dt.datetime | None
+    margin_minutes: float | None
+
 
 
 def percentile(sorted_values: Sequence[float], p: float) -> float | None:
@@ -68,6 +84,12 @@ class Summary:
     last_created: dt.datetime | None = None
     #: ids of breached tickets (in input order).
     breached_ids: list[str] = field(default_factory=list)
+    #: The first `BREACH_DETAILS` breaches with what a support manager reads of them.
+    breaches: list[Breach] = field(default_factory=list)
+    #: organization (or "" for none) -> [tickets, met, breached]
+    organizations: dict[str, list[int]] = field(default_factory=dict)
+    #: "YYYY-MM" of creation (in the policies' zone) -> [tickets, met, breached]
+    months: dict[str, list[int]] = field(default_factory=dict)
 
     def add(self, o: Outcome, zone: ZoneInfo) -> None:
         group = self.groups.get((o.plan, o.channel))
@@ -78,6 +100,16 @@ class Summary:
             group.responses.append(o.response_minutes)
         if o.status == BREACHED:
             self.breached_ids.append(o.id)
+            if len(self.breaches) < BREACH_DETAILS:
+                self.breaches.append(Breach(o.id, o.organization, o.plan, o.channel, o.created_at, o.due,
+                                            o.first_response_at, o.margin_minutes))
+        judged = (o.status == MET, o.status == BREACHED)
+        org = self.organizations.get(o.organization or "")
+        if org is None:
+            org = self.organizations[o.organization or ""] = [0, 0, 0]
+        org[0] += 1
+        org[1] += judged[0]
+        org[2] += judged[1]
         self.targets[o.plan] = o.target_minutes
         if o.emergency:
             e = self.emergencies.get(o.plan)
@@ -86,6 +118,13 @@ class Summary:
             e[0] += 1
             e[1 if o.emergency == ACCEPTED else 2] += 1
         local = o.created_at.astimezone(zone)
+        month_key = f"{local.year:04d}-{local.month:02d}"
+        month = self.months.get(month_key)
+        if month is None:
+            month = self.months[month_key] = [0, 0, 0]
+        month[0] += 1
+        month[1] += judged[0]
+        month[2] += judged[1]
         hours = self.arrivals.get(o.calendar)
         if hours is None:
             hours = self.arrivals[o.calendar] = [0] * 168
@@ -118,6 +157,12 @@ class Summary:
                 if self.last_created is None or t > self.last_created:
                     self.last_created = t
         self.breached_ids.extend(other.breached_ids)
+        self.breaches.extend(other.breaches[:max(0, BREACH_DETAILS - len(self.breaches))])
+        for table, theirs in ((self.organizations, other.organizations), (self.months, other.months)):
+            for key, counts in theirs.items():
+                mine_c = table.setdefault(key, [0, 0, 0])
+                for i in range(3):
+                    mine_c[i] += counts[i]
 
     @property
     def tickets(self) -> int:
@@ -144,6 +189,9 @@ class Flip(NamedTuple):
     after: str
     margin_before: float | None
     margin_after: float | None
+    organization: str | None = None
+    plan: str = ""
+    channel: str = ""
 
 
 @dataclass
@@ -168,6 +216,9 @@ class ReplayResult:
     #: Timezone hours-of-week are counted in, and the policies' calendars (for the report).
     timezone: str = "UTC"
     calendars: dict[str, Any] = field(default_factory=dict, repr=False)
+    #: Short digests naming the policies (see `integrations.replay.run.policy_version`).
+    policy_version: str = ""
+    compare_policy_version: str = ""
 
     @property
     def tickets(self) -> int:

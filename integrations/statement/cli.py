@@ -66,7 +66,7 @@ def _as_of(text: str | None) -> dt.datetime:
 def _from_file(args: argparse.Namespace, policies: Any, month: Any, as_of: dt.datetime) -> list[Any]:
     from integrations.replay.records import RecordError, read_records
     from integrations.statement.compute import build_statement
-    from integrations.statement.source import policy_version
+    from integrations.replay.run import policy_version
 
     if not os.path.isfile(args.from_file):
         raise UserError(f"{args.from_file}: no such file")

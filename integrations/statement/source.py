@@ -12,11 +12,10 @@
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
-from pathlib import Path
 from typing import Any, Mapping, Sequence
 from zoneinfo import ZoneInfo
 
+from integrations.replay.run import policy_version
 from integrations.replay.zammad_source import ZammadExport, export_tickets
 from integrations.statement.compute import TREND_MONTHS, Month, Statement, build_statement
 from integrations.zammad import mapping
@@ -25,20 +24,7 @@ from integrations.zammad.resources import iter_all
 from plugin.errors import UserError
 from plugin.model import Policies
 
-__all__ = ["policy_version", "plan_changes", "statements_from_zammad"]
-
-
-def policy_version(policies: Policies) -> str:
-    """A short digest naming the policies in force: SHA-256 of the policy files (name and
-    bytes, in name order), 12 hex digits; the same files give the same version anywhere."""
-    given = getattr(policies, "version", None)
-    if isinstance(given, str) and given:
-        return given
-    digest = hashlib.sha256()
-    directory = Path(policies.source)
-    for path in sorted(directory.glob("*.yaml")) if directory.is_dir() else ():
-        digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
-    return digest.hexdigest()[:12]
+__all__ = ["plan_changes", "statements_from_zammad"]
 
 
 def plan_changes(client: Any, organization_id: int) -> list[tuple[dt.datetime, str]]:

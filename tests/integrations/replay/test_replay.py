@@ -14,7 +14,7 @@ import shutil
 import pytest
 import requests
 
-from integrations.replay import report
+from integrations.replay import report, report_html
 from integrations.replay.generate import generate
 from integrations.replay.records import (
     SCHEMA_PATH,
@@ -302,9 +302,15 @@ def test_compare_finds_exactly_the_tickets_a_changed_target_flips(tmp_path, poli
     assert result.newly_passed == []
     assert [f.id for f in result.newly_breached] == [r.id for r in history if r.id in expected]  # input order
     table = report.render_table(result)
-    assert f"newly breached under {changed}: {len(expected)} ticket(s)" in table
+    assert f"newly breached under {changed}: {len(expected)} tickets" in table
+    assert f"newly passed under {changed}: 0 tickets" in table
     data = report.result_as_json(result)
     assert {f["id"] for f in data["compare"]["newly_breached"]} == expected
+    flip = data["compare"]["newly_breached"][0]
+    assert flip["plan"] == "plus" and flip["channel"] and flip["margin_after"] > 0  # late: positive
+    page = report_html.render_html(result)
+    assert "first response after" in page and "“late” after the deadline" in page
+    assert f"{abs(result.newly_breached[0].margin_after):.0f} min late" in page
     # the other way round: the same tickets pass
     back = replay_file(path, changed, compare_dir=POLICIES, jobs=1, as_of=AS_OF)
     assert {f.id for f in back.newly_passed} == expected and back.newly_breached == []
@@ -444,3 +450,34 @@ def test_history_exported_from_the_zammad_standin(tmp_path, monkeypatch, capsys)
     ]
     t = lambda s: dt.datetime.fromisoformat(s).replace(tzinfo=UTC)  # noqa: E731
     assert pending_periods(history) == [(t("2026-03-02T08:10"), t("2026-03-02T09:00")), (t("2026-03-03T10:00"), None)]
+
+
+def test_report_lists_breaches_organizations_months_and_names_the_policies(policies):
+    """Known by construction: Acme has one met and one breached ticket in March, one met in April."""
+    from integrations.replay.run import policy_version
+
+    z = dt.timezone.utc
+    records = [
+        TicketRecord(id="a1", organization="Acme", plan="plus", channel="email",
+                     created_at=dt.datetime(2026, 3, 3, 9, tzinfo=z), first_response_at=dt.datetime(2026, 3, 3, 10, tzinfo=z)),
+        TicketRecord(id="a2", organization="Acme", plan="plus", channel="email",
+                     created_at=dt.datetime(2026, 3, 4, 9, tzinfo=z), first_response_at=dt.datetime(2026, 3, 4, 15, tzinfo=z)),
+        TicketRecord(id="b1", organization="Beta", plan="plus", channel="phone",
+                     created_at=dt.datetime(2026, 4, 6, 9, tzinfo=z), first_response_at=dt.datetime(2026, 4, 6, 9, 30, tzinfo=z)),
+    ]
+    result, _ = replay_records(records, policies, as_of=AS_OF)
+    assert result.policy_version == policy_version(policies) and len(result.policy_version) == 12
+    data = report.result_as_json(result)
+    assert [b["id"] for b in data["breaches"]] == ["a2"]
+    assert data["breaches"][0]["organization"] == "Acme" and data["breaches"][0]["late_minutes"] == 120
+    assert data["organizations"] == [{"organization": "Acme", "tickets": 2, "met": 1, "breached": 1},
+                                     {"organization": "Beta", "tickets": 1, "met": 1, "breached": 0}]
+    assert data["months"] == [{"month": "2026-03", "tickets": 2, "met": 1, "breached": 1},
+                              {"month": "2026-04", "tickets": 1, "met": 1, "breached": 0}]
+    table = report.render_table(result)
+    assert "breached: 1 ticket\n  a2" in table and "Replayed 3 tickets" in table
+    page = report_html.render_html(result)
+    assert "Breached tickets: 1</h2>" in page and "120 min late" in page
+    assert "<td>Acme</td><td class=num>2</td>" in page and 'id="trend"' in page
+    assert f"policies {result.policy_version}" in page and "As of 01 Jun 2026" in page
+    assert report.count(1, "arrival") == "1 arrival" and report.count(2, "arrival") == "2 arrivals"

@@ -42,7 +42,7 @@ def chromium() -> str:
 def report_file(tmp_path_factory):
     from integrations.replay.generate import generate
     from integrations.replay.records import write_records
-    from integrations.replay.report import render_html
+    from integrations.replay.report_html import render_html
     from integrations.replay.run import replay_file
     from plugin.policy import load_policies
 
@@ -58,7 +58,7 @@ def report_file(tmp_path_factory):
     path.write_text(render_html(result), encoding="utf-8")
     plans_seen = len(result.summary.by_plan())
     calendars_seen = len(result.summary.arrivals)
-    return path, 1 + plans_seen + calendars_seen, calendars_seen
+    return path, 2 + plans_seen + calendars_seen, calendars_seen  # achievement, trend, histograms, heat maps
 
 
 def _run(browser: str, args: list[str], profile: Path) -> subprocess.CompletedProcess[str]:

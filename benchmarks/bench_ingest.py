@@ -1,6 +1,6 @@
 """Ingest: signed Zammad webhooks per second that `policydesk serve` acknowledges (durably stored).
 
-The real service process (``python -m plugin.cli serve``, waitress, 8 threads) on SQLite
+The real service process (``python -m integrations.cli serve``, waitress, 8 threads) on SQLite
 (WAL, synchronous=FULL: one fsync per acknowledged webhook) and on PostgreSQL (the local
 server, a fresh schema); the load from a separate process (`benchmarks.loadgen`) on
 loopback over keep-alive connections. The service's workers point at a Zammad that never

@@ -1,6 +1,10 @@
-"""The ``policydesk`` subcommands that talk to the outside world.
+"""The ``policydesk`` console command: one parser with every command, one error boundary.
 
-`plugin.cli` builds the parser and calls `add_commands` to add these.
+`build_parser` mounts the engine's own commands (`plugin.cli.add_engine_commands`:
+validate, simulate, explain) and every integration command, each imported directly — a
+command module that fails to import fails the program loudly, naming the import error.
+`main` runs it through `plugin.cli.run_cli`, the one place errors become exit codes: a
+`plugin.errors.UserError` is one line and exit 1, usage 2, a bug a traceback and exit 3.
 """
 
 from __future__ import annotations
@@ -8,13 +12,43 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from typing import Any
+from typing import Any, Sequence
+
+from integrations.demo import add_demo_command
+from integrations.replay.cli import add_replay_command
+from integrations.statement.cli import add_statement_command
+from integrations.zammad.commands import add_sync_command
+from plugin.cli import POLICIES_HELP, add_engine_commands, default_policies_dir, run_cli
+from plugin.errors import UserError
 
 
 STORE_HELP = "sqlite:///FILE or postgresql://... (default: $POLICYDESK_STORE, else policydesk.db in $POLICYDESK_HOME or the user data directory)"
 
 
-def add_commands(sub: Any, policies_default: str, policies_help: str) -> None:
+def build_parser() -> argparse.ArgumentParser:
+    """The ``policydesk`` parser: the engine's commands and every integration command."""
+    parser = argparse.ArgumentParser(
+        prog="policydesk",
+        description="Enforce a support contract inside Zammad from declarative YAML policies.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    policies_default = default_policies_dir()
+    add_engine_commands(sub, policies_default)
+    add_service_commands(sub, policies_default)
+    add_sync_command(sub)
+    add_demo_command(sub)
+    add_replay_command(sub)
+    add_statement_command(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """The ``policydesk`` console entry point."""
+    return run_cli(build_parser(), argv)
+
+
+def add_service_commands(sub: Any, policies_default: str, policies_help: str = POLICIES_HELP) -> None:
+    """``serve``, ``zammad-sandbox``, ``vip-rotate`` and ``queue``."""
     serve = sub.add_parser(
         "serve",
         help="run the webhook service next to a Zammad (waitress)",
@@ -40,31 +74,6 @@ def add_commands(sub: Any, policies_default: str, policies_help: str) -> None:
                          help="seconds times the attempt number between webhook retries (Zammad: 10)")
     sandbox.set_defaults(func=cmd_sandbox)
 
-    try:
-        from integrations.zammad.commands import add_sync_command
-    except ImportError:
-        pass
-    else:
-        add_sync_command(sub)
-
-    try:
-        from integrations.demo import add_demo_command
-    except ImportError:
-        pass
-    else:
-        add_demo_command(sub)
-
-    try:
-        from integrations.replay.cli import add_replay_command
-    except ImportError:
-        pass
-    else:
-        add_replay_command(sub)
-
-    from integrations.statement.cli import add_statement_command
-
-    add_statement_command(sub)
-
     vip = sub.add_parser("vip-rotate", help="give an organization a new VIP code (the old one stops working)",
                          description="Issue a new VIP code for an organization whose code was lost, e.g. when "
                                      "the billing system never received the activation's answer. The code is "
@@ -89,13 +98,8 @@ def _logging() -> None:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from plugin.cli import UserError
-    from integrations.service.config import ConfigError, ServiceConfig
+    from integrations.service.config import ServiceConfig
     from integrations.service.runtime import serve
-    from integrations.serving import ListenError
-    from integrations.store import StoreError
-    from integrations.zammad.adapter import ZammadConfigError
-    from plugin.policy import PolicyErrors
 
     env = dict(os.environ)
     if args.listen:
@@ -103,13 +107,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if args.store:
         env["POLICYDESK_STORE"] = args.store
     _logging()
-    try:
-        config = ServiceConfig.from_env(env, policies=args.policies)
-        serve(config)
-    except (ConfigError, ZammadConfigError, StoreError, ListenError) as error:
-        raise UserError(str(error)) from None
-    except PolicyErrors as errors:
-        raise UserError("\n".join(str(e) for e in errors.errors)) from None
+    # Settings, store, listener and policy errors are `UserError`s: the boundary (`main`) words them.
+    config = ServiceConfig.from_env(env, policies=args.policies)
+    serve(config)
     return 0
 
 
@@ -125,7 +125,6 @@ def cmd_vip_rotate(args: argparse.Namespace) -> int:
     from integrations.settings import store_url
     from integrations.store import open_store
     from integrations.vip import rotate_vip_code
-    from plugin.cli import UserError
 
     store = open_store(store_url(args.store))
     with store:
@@ -155,6 +154,4 @@ def cmd_queue(args: argparse.Namespace) -> int:
 
 
 if __name__ == "__main__":  # pragma: no cover
-    from plugin.cli import main
-
     sys.exit(main())

@@ -292,7 +292,7 @@ class Demo:
 
 
 def main() -> int:  # pragma: no cover - `python -m integrations.demo`
-    from plugin.cli import main as cli_main
+    from integrations.cli import main as cli_main
 
     return cli_main(["demo", *sys.argv[1:]])
 

@@ -31,12 +31,14 @@ from waitress.adjustments import Adjustments
 from waitress.server import TcpWSGIServer
 from waitress.task import ThreadedTaskDispatcher
 
+from plugin.errors import UserError
+
 #: How long one poll of the loop waits at most: the delay between setting the event and
 #: the loop noticing it.
 POLL_SECONDS = 0.05
 
 
-class ListenError(OSError):
+class ListenError(UserError, OSError):
     """The address cannot be listened on (in use, not this machine's, not permitted)."""
 
 

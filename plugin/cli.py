@@ -1,7 +1,12 @@
-"""The ``policydesk`` command: validate policies, simulate a request, explain a decision.
+"""The engine's own commands — validate, simulate, explain — and the one CLI error boundary.
 
-Exit codes: 0 success, 1 invalid policies or input (a message says what and where),
-2 usage error, 3 a bug (traceback on stderr).
+The ``policydesk`` console command is built on the integrations side (`integrations.cli`):
+it makes one parser, mounts these commands with `add_engine_commands` and its own next to
+them, and runs it through `run_cli`. ``python -m plugin.cli`` offers the engine's commands
+alone. Nothing here imports `integrations`.
+
+Exit codes (`run_cli`): 0 success, 1 a `UserError` (one message saying what and where),
+2 usage error, 130 interrupted, 141 output pipe closed (quietly), 3 a bug (traceback).
 """
 
 from __future__ import annotations
@@ -37,6 +42,14 @@ def cmd_validate(args: argparse.Namespace) -> int:
     from plugin.policy import validate_policies
 
     errors = validate_policies(args.policies)
+    if getattr(args, "json", False):
+        print(json.dumps({
+            "directory": str(args.policies),
+            "valid": not errors,
+            "errors": [{"file": e.file, "line": e.line, "column": e.column, "path": e.path, "message": e.message}
+                       for e in errors],
+        }, indent=2))
+        return 1 if errors else 0
     for error in errors:
         print(error, file=sys.stderr)
     if errors:
@@ -95,7 +108,15 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 
 def cmd_explain(args: argparse.Namespace) -> int:
     decision, policies, ticket = decide(args)
-    print(render_explanation(decision, policies, ticket))
+    if getattr(args, "json", False):
+        document = decision_as_json(decision, ticket)
+        document["opening_hours_counted"] = [
+            {"start": _iso(start), "end": _iso(end), "minutes": minutes}
+            for start, end, minutes in counted_hours(decision, policies, ticket)
+        ]
+        print(json.dumps(document, indent=2))
+    else:
+        print(render_explanation(decision, policies, ticket))
     return 0
 
 
@@ -153,6 +174,18 @@ def decision_as_json(decision: Decision, ticket: Ticket) -> dict[str, Any]:
     }
 
 
+def counted_hours(decision: Decision, policies: Policies,
+                  ticket: Ticket) -> list[tuple[dt.datetime, dt.datetime, float]]:
+    """The open intervals counted towards the first-response deadline, each with its real
+    elapsed minutes (an interval across a DST change is not its wall-clock difference)."""
+    due = _value(decision.first_response_due)
+    if due is None or decision.calendar is None:
+        return []
+    calendar = policies.calendars[decision.calendar.value]
+    return [(start, end, (end.astimezone(dt.timezone.utc) - start.astimezone(dt.timezone.utc)).total_seconds() / 60)
+            for start, end in calendar.open_intervals(ticket.created_at, due)]
+
+
 def _value(verdict: Verdict[Any] | None) -> Any:
     return None if verdict is None else verdict.value
 
@@ -199,13 +232,12 @@ def render_explanation(decision: Decision, policies: Policies, ticket: Ticket) -
     field("calendar", decision.calendar)
     field("first response due", decision.first_response_due,
           lambda t: human_instant(t) + f" ({t.isoformat()})" if t else "no guaranteed response time")
-    due = _value(decision.first_response_due)
-    if due is not None and decision.calendar is not None:
-        calendar = policies.calendars[decision.calendar.value]
-        out.append(f"    opening hours counted ({calendar.timezone}):")
-        for start, end in calendar.open_intervals(ticket.created_at, due):
-            minutes = (end - start).total_seconds() / 60
-            out.append(f"      {human_instant(start)} -> {end.strftime('%H:%M')}  ({minutes:g} min)")
+    counted = counted_hours(decision, policies, ticket)
+    if decision.calendar is not None and _value(decision.first_response_due) is not None:
+        out.append(f"    opening hours counted ({policies.calendars[decision.calendar.value].timezone}):")
+        for start, end, minutes in counted:
+            zone = f" {end.tzname()}" if end.tzname() != start.tzname() else ""  # a DST change inside
+            out.append(f"      {human_instant(start)} -> {end.strftime('%H:%M')}{zone}  ({minutes:g} min)")
     field("account managers", decision.account_managers,
           lambda m: ", ".join(f"{role}={who}" for role, who in m.items()) or "none")
     field("escalation", decision.escalation, lambda s: s.step.name if s.step else "no step reached")
@@ -230,18 +262,23 @@ def _manager(text: str) -> tuple[str, str]:
     return role, person
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="policydesk",
-        description="Enforce a support contract inside Zammad from declarative YAML policies.",
-    )
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    policies_help = f"policy directory (default: ${POLICIES_ENV} or ./policies)"
+#: Help text of every ``--policies`` option, engine's and integrations' alike.
+POLICIES_HELP = f"policy directory (default: ${POLICIES_ENV} or ./policies)"
 
+
+def add_engine_commands(sub: Any, policies_default: str | None = None) -> None:
+    """Mount ``validate``, ``simulate`` and ``explain`` on ``sub`` (what ``add_subparsers`` returned).
+
+    :param policies_default: the ``--policies`` default; `default_policies_dir()` when ``None``.
+    """
+    default = default_policies_dir() if policies_default is None else policies_default
     validate = sub.add_parser("validate", help="check the policy files; list every error with file:line:column",
                               description="Check the policy files; list every error with file:line:column. "
                                           "Exit 0 when valid, 1 when not.")
-    validate.add_argument("--policies", default=default_policies_dir(), metavar="DIR", help=policies_help)
+    validate.add_argument("--policies", default=default, metavar="DIR", help=POLICIES_HELP)
+    validate.add_argument("--json", action="store_true",
+                          help='print one JSON object: {"directory", "valid", "errors": [{file, line, column, '
+                               'path, message}]}')
     validate.set_defaults(func=cmd_validate)
 
     for name, func, text in (
@@ -259,33 +296,62 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--language", help="customer's language (ISO 639-1), e.g. fr, en, de")
         p.add_argument("--manager", action="append", type=_manager, metavar="ROLE=PERSON",
                        help="who fills an account-manager role, e.g. account_manager=ana@example.com (repeatable)")
-        p.add_argument("--policies", default=default_policies_dir(), metavar="DIR", help=policies_help)
-        if name == "simulate":
-            p.add_argument("--json", action="store_true", help="print one JSON object")
+        p.add_argument("--policies", default=default, metavar="DIR", help=POLICIES_HELP)
+        p.add_argument("--json", action="store_true",
+                       help="print one JSON object" + ("" if name == "simulate" else
+                                                       " (simulate's, plus the opening hours counted)"))
         p.set_defaults(func=func)
 
-    try:  # the commands that talk to Zammad and serve webhooks live with the integrations
-        from integrations.cli import add_commands
-    except ImportError:
-        pass
-    else:
-        add_commands(sub, default_policies_dir(), policies_help)
+
+def build_parser() -> argparse.ArgumentParser:
+    """The engine's commands alone (``python -m plugin.cli``); ``policydesk`` has them all."""
+    parser = argparse.ArgumentParser(
+        prog="policydesk",
+        description="Validate policies, simulate a request, explain a decision (the engine's commands; "
+                    "the policydesk command has them all).",
+    )
+    add_engine_commands(parser.add_subparsers(dest="command", required=True, metavar="COMMAND"))
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+# --------------------------------------------------------------------------- the error boundary
+
+
+#: Exit status when stdout went away (``policydesk explain ... | head -1``): 128 + SIGPIPE.
+EXIT_BROKEN_PIPE = 141
+
+
+def run_cli(parser: argparse.ArgumentParser, argv: Sequence[str] | None = None) -> int:
+    """Parse ``argv`` and run the chosen command: the one place errors become exit codes.
+
+    `UserError` -> one ``policydesk CMD: message`` on stderr, exit 1; usage -> 2 (argparse);
+    a closed output pipe -> quiet, 141; Ctrl-C -> 130; anything else is a bug: traceback, exit 3.
+    """
+    args = parser.parse_args(argv)
     try:
-        return args.func(args)
+        status = int(args.func(args))
+        sys.stdout.flush()  # a closed pipe shows here, inside the boundary, not at exit
+        return status
     except UserError as error:
-        print(f"policydesk {args.command}: {error}", file=sys.stderr)
+        print(f"{parser.prog} {args.command}: {error}", file=sys.stderr)
         return 1
+    except BrokenPipeError:
+        # Later flushes (at exit) must not fail again: point stdout at /dev/null.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+        return EXIT_BROKEN_PIPE
     except KeyboardInterrupt:
         return 130
     except Exception:
         traceback.print_exc()
-        print("policydesk: internal error (a bug): please report it with the traceback above", file=sys.stderr)
+        print(f"{parser.prog}: internal error (a bug): please report it with the traceback above", file=sys.stderr)
         return 3
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m plugin.cli``: the engine's commands only."""
+    return run_cli(build_parser(), argv)
 
 
 if __name__ == "__main__":

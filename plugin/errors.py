@@ -1,4 +1,4 @@
-"""Errors that are the user's to fix, as opposed to bugs (see `plugin.cli` for exit codes)."""
+"""The one error type that is the user's to fix, as opposed to a bug (`plugin.cli.run_cli` maps it to exit 1)."""
 
 
 class UserError(Exception):

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import os
 import traceback
+from importlib import metadata
 from typing import TYPE_CHECKING, Any, Iterable, Sequence
 
 import pluggy
 
 from plugin import hookspecs
+from plugin.errors import UserError
 from plugin.hooks import BUILTIN_PLUGINS
 
 if TYPE_CHECKING:
@@ -29,6 +31,10 @@ class PluginError(Exception):
         self.error = error
 
 
+class PluginLoadError(UserError):
+    """An installed plugin cannot be imported or registered: names the plugin and why."""
+
+
 def get_plugin_manager(
     load_entrypoints: bool = True, blocked: Iterable[str] = ()
 ) -> pluggy.PluginManager:
@@ -37,6 +43,7 @@ def get_plugin_manager(
     :param load_entrypoints: Also load third-party plugins from the ``policydesk``
         entry-point group.
     :param blocked: Plugin names not to register (added to those in ``POLICYDESK_BLOCK_PLUGINS``).
+    :raises PluginLoadError: when an installed plugin fails to import or does not fit the hookspecs.
     """
     pm = pluggy.PluginManager(hookspecs.PROJECT)
     pm.add_hookspecs(hookspecs)
@@ -47,9 +54,31 @@ def get_plugin_manager(
         if not pm.is_blocked(name):
             pm.register(module, name=name)
     if load_entrypoints:
-        pm.load_setuptools_entrypoints(hookspecs.PROJECT)
-    pm.check_pending()
+        _import_entry_points(pm)
+    try:
+        if load_entrypoints:
+            pm.load_setuptools_entrypoints(hookspecs.PROJECT)
+        pm.check_pending()
+    except pluggy.PluginValidationError as error:
+        raise PluginLoadError(f"plugin {pm.get_name(error.plugin) or error.plugin!r} does not fit policydesk's "
+                              f"hooks: {error}") from error
     return pm
+
+
+def _import_entry_points(pm: pluggy.PluginManager) -> None:
+    """Import every ``policydesk`` entry point first, so one that fails is named (pluggy's own
+    loader, which then registers them from the module cache, would not say which)."""
+    for dist in metadata.distributions():
+        for entry_point in dist.entry_points:
+            if entry_point.group != hookspecs.PROJECT or pm.is_blocked(entry_point.name):
+                continue
+            try:
+                entry_point.load()
+            except Exception as error:
+                raise PluginLoadError(
+                    f"plugin {entry_point.name!r} ({entry_point.value}, installed by {dist.metadata['Name']}) "
+                    f"cannot be imported: {type(error).__name__}: {error}"
+                ) from error
 
 
 class Hooks:

@@ -29,6 +29,7 @@ import holidays as holidays_lib
 from croniter import croniter
 from jsonschema import Draft202012Validator
 
+from plugin.errors import UserError
 from plugin.model import (
     EscalationStep,
     OutOfScope,
@@ -95,7 +96,7 @@ class PolicyError(Exception):
         return (self.file, self.line, self.column, self.path, self.message)
 
 
-class PolicyErrors(Exception):
+class PolicyErrors(UserError):
     """Raised by `load_policies`: every problem found, sorted by file and line."""
 
     def __init__(self, errors: Iterable[PolicyError]) -> None:

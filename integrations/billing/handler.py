@@ -31,6 +31,7 @@ from integrations.billing import SCHEMA_PATH, audit_subject, org_ref_for
 from integrations.billing.rules import ChangeRequest, Current, Ruling, add_months, commitment_problem, decide
 from integrations.store import Store
 from integrations.vip import issue_vip_code
+from plugin.errors import UserError
 from plugin.model import Policies
 
 log = logging.getLogger("policydesk.billing")
@@ -44,7 +45,7 @@ ORG_REF_HEADER = "Policydesk-Org-Ref"
 APPLIED, REFUSED = "billing.applied", "billing.refused"
 
 
-class EventError(Exception):
+class EventError(UserError):
     """The event breaks the contract: a JSON path and what is wrong there (a 422)."""
 
     def __init__(self, path: str, message: str) -> None:

@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import IO, Any, Iterable, Iterator, Sequence
 
 from plugin import timefmt
+from plugin.errors import UserError
 
 __all__ = [
     "CSV_COLUMNS",
@@ -62,7 +63,7 @@ _TRUE = frozenset({"true", "1", "yes", "y", "t"})
 _FALSE = frozenset({"false", "0", "no", "n", "f", ""})
 
 
-class RecordError(ValueError):
+class RecordError(UserError, ValueError):
     """One bad input line: ``file:line: message``."""
 
     def __init__(self, message: str, file: str = "", line: int = 0) -> None:

@@ -30,7 +30,7 @@ JobState = Literal["pending", "claimed", "done", "parked"]
 JOB_STATES: tuple[JobState, ...] = ("pending", "claimed", "done", "parked")
 
 
-class StoreError(Exception):
+class StoreError(UserError):
     """The store cannot be opened or used as asked (bad URL, schema too new, ...)."""
 
 

@@ -50,6 +50,7 @@ from integrations.zammad.resources import (
     ZammadSession,
     iter_all,
 )
+from plugin.errors import UserError
 from plugin.model import Decision, Organization, Ticket
 
 log = logging.getLogger(__name__)
@@ -66,7 +67,7 @@ __all__ = [
 # --------------------------------------------------------------------------- settings
 
 
-class ZammadConfigError(ValueError):
+class ZammadConfigError(UserError, ValueError):
     """The Zammad URL or token is missing or unreadable."""
 
 

@@ -17,12 +17,13 @@ import sys
 from typing import Any, Mapping, Sequence
 
 from integrations.zammad.errors import ZammadAuthError, ZammadError, ZammadUnavailable
+from plugin.errors import UserError
 
 WEBHOOK_TOKEN_ENV = "POLICYDESK_ZAMMAD_WEBHOOK_TOKEN"
 PUBLIC_URL_ENV = "POLICYDESK_PUBLIC_URL"
 
 
-class SyncUserError(Exception):
+class SyncUserError(UserError):
     """Printed as ``policydesk sync: <message>``, exit code 1."""
 
 

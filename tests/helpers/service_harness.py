@@ -42,7 +42,7 @@ def wait_until(predicate: Callable[[], Any], timeout: float = 15.0, interval: fl
 
 
 class ServiceProcess:
-    """`python -m plugin.cli serve` in a child process, with its output in a log file."""
+    """`python -m integrations.cli serve` in a child process, with its output in a log file."""
 
     def __init__(self, zammad_url: str, store_url: str, log_path: Path, policies: Path = REPO / "policies",
                  port: int | None = None, **env: str) -> None:
@@ -68,7 +68,7 @@ class ServiceProcess:
     def start(self) -> "ServiceProcess":
         log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "plugin.cli", "serve", "--listen", f"127.0.0.1:{self.port}",
+            [sys.executable, "-m", "integrations.cli", "serve", "--listen", f"127.0.0.1:{self.port}",
              "--store", self.store_url, "--policies", str(self.policies)],
             cwd=REPO, env=self.env, stdout=log, stderr=subprocess.STDOUT,
         )
@@ -131,7 +131,7 @@ def sync_zammad(zammad_url: str, service_url: str, policies: Path = REPO / "poli
     calendars, SLAs, the signed webhook pointing at the service, and the triggers."""
     env = {**os.environ, "ZAMMAD_URL": zammad_url, "ZAMMAD_TOKEN": POLICYDESK_TOKEN,
            "POLICYDESK_ZAMMAD_WEBHOOK_TOKEN": WEBHOOK_TOKEN}
-    result = subprocess.run([sys.executable, "-m", "plugin.cli", "sync", "--webhook-url", service_url,
+    result = subprocess.run([sys.executable, "-m", "integrations.cli", "sync", "--webhook-url", service_url,
                              "--policies", str(policies)], cwd=REPO, env=env, capture_output=True, text=True,
                             timeout=60)
     assert result.returncode == 0, result.stdout + result.stderr

@@ -10,7 +10,7 @@ from support import REPO
 
 
 def test_demo_runs_the_whole_loop():
-    result = subprocess.run([sys.executable, "-m", "plugin.cli", "demo", "--escalation-seconds", "8"], cwd=REPO,
+    result = subprocess.run([sys.executable, "-m", "integrations.cli", "demo", "--escalation-seconds", "8"], cwd=REPO,
                             capture_output=True, text=True, timeout=120)
     out = result.stdout
     assert result.returncode == 0, out + result.stderr

@@ -14,7 +14,7 @@ from support import REPO
 
 
 def run(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "plugin.cli", *args], cwd=REPO, capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "integrations.cli", *args], cwd=REPO, capture_output=True, text=True,
                           timeout=60)
 
 

@@ -241,7 +241,7 @@ def test_schema_documents_what_the_parser_accepts():
 
 
 def test_bad_lines_name_file_and_line(tmp_path, capsys):
-    from plugin.cli import main
+    from integrations.cli import main
 
     lines = records_to_text([rec(id=str(i)) for i in range(5)]).splitlines()
     lines[1] = lines[1].replace('"created_at":"', '"created_at":"not a date')
@@ -317,7 +317,7 @@ def test_compare_finds_exactly_the_tickets_a_changed_target_flips(tmp_path, poli
 
 
 def test_cli_generate_replay_json_html_and_tickets(tmp_path, capsys):
-    from plugin.cli import main
+    from integrations.cli import main
 
     out1, out2 = tmp_path / "a.jsonl", tmp_path / "b.csv"
     assert main(["replay", "--generate", "400", "--seed", "9", "--out", str(out1), "--policies", str(POLICIES)]) == 0
@@ -375,7 +375,7 @@ def test_history_exported_from_the_zammad_standin(tmp_path, monkeypatch, capsys)
     from integrations.replay.zammad_source import ZammadExport, export_tickets, pending_periods
     from integrations.zammad.adapter import ZammadClient
     from integrations.zammad_standin import running_standin
-    from plugin.cli import main
+    from integrations.cli import main
 
     with running_standin() as zammad:
         api, headers = zammad.api_url, zammad.headers()

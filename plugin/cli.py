@@ -14,15 +14,18 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import os
 import sys
 import traceback
 from typing import Any, Callable, Sequence
 
+from plugin.bundled import POLICIES_ENV, default_policies_dir
 from plugin.errors import UserError
 from plugin.model import Decision, Organization, Policies, Ticket, Verdict
 from plugin.timefmt import human_instant
 
-from plugin.bundled import POLICIES_ENV, default_policies_dir  # noqa: F401 - used by the integrations' commands
+__all__ = ["POLICIES_ENV", "POLICIES_HELP", "UserError", "add_engine_commands", "build_parser", "default_policies_dir",
+           "load", "main", "run_cli"]
 
 
 def load(directory: str) -> Policies:

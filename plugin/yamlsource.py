@@ -9,9 +9,17 @@ the data is built from the node tree here, not by PyYAML's constructor, so that:
 - dates stay the strings that were written (``2026-02-30`` is then reported, not a crash);
 - mapping keys are the text that was written (a ``no:`` key stays ``"no"``).
 
-Scalars otherwise mean what YAML 1.1 says (``8:00`` is the integer 480, ``no`` is False).
+Scalars otherwise mean what YAML 1.1 says (``8:00`` is the integer 480, ``no`` is False;
+``010`` is the octal 8, which is reported with a hint unless the schema already objects).
 `schema_problems` validates a `Source` against a JSON Schema and words every error for an
 admin, at its line, saying when one of those YAML readings is the cause.
+
+Hostile input is refused before anything is built, by a first pass over the parser's
+events (iterative, so it holds only the current path): nesting deeper than `MAX_DEPTH`,
+more than `MAX_ALIASES` aliases, or more than `MAX_VALUES` values once aliases are
+expanded ("billion laughs") each stop reading at once with a ``line:column`` error, in
+time and memory proportional to the part of the file read. A control character such
+as NUL is reported at its own line and column.
 """
 
 from __future__ import annotations
@@ -39,6 +47,17 @@ Path = tuple[Union[str, int], ...]
 _TAG = "tag:yaml.org,2002:"
 _scalars = SafeConstructor()
 _SEXAGESIMAL = re.compile(r"[-+]?[0-9][0-9_]*(:[0-5]?[0-9])+")
+#: YAML 1.1 reads a plain integer with a leading zero as octal (``010`` is 8).
+_OCTAL = re.compile(r"[-+]?0[0-7_]+")
+#: What PyYAML's reader refuses (its ``Reader.NON_PRINTABLE``), found here to say where.
+_NON_PRINTABLE = re.compile("[^\x09\x0A\x0D\x20-\x7E\x85\xA0-\uD7FF\uE000-\uFFFD\U00010000-\U0010FFFF]")
+
+#: Deepest nesting of mappings and lists a policy file may have (the bundled ones reach 6).
+MAX_DEPTH = 64
+#: Most aliases (``*name``) in one file.
+MAX_ALIASES = 200
+#: Most values (scalars, mappings, lists) in one file, counting each alias as what it expands to.
+MAX_VALUES = 100_000
 
 
 @dataclass(frozen=True)
@@ -71,6 +90,8 @@ class Source:
     values: dict[Path, yaml.Node] = field(default_factory=dict)
     keys: dict[Path, yaml.Node] = field(default_factory=dict)
     problems: list[Problem] = field(default_factory=list)
+    #: Plain integers written with a leading zero, which YAML 1.1 read as octal.
+    octal: dict[Path, yaml.ScalarNode] = field(default_factory=dict)
 
     def node(self, path: Path) -> yaml.Node | None:
         """The node the value at ``path`` was read from, if that exact path exists."""
@@ -111,9 +132,17 @@ def json_path(path: Path) -> str:
 def load_yaml(text: str) -> Source:
     """Parse one YAML document.
 
-    :raises YamlSyntaxError: when the text is not YAML (or holds several documents).
+    :raises YamlSyntaxError: when the text is not YAML (or holds several documents), or
+        exceeds `MAX_DEPTH`, `MAX_ALIASES` or `MAX_VALUES`.
     """
+    bad = _NON_PRINTABLE.search(text)
+    if bad is not None:
+        line = text.count("\n", 0, bad.start()) + 1
+        column = bad.start() - (text.rfind("\n", 0, bad.start()) + 1) + 1
+        raise YamlSyntaxError(line, column, f"YAML syntax error: the control character U+{ord(bad.group()):04X} is not "
+                                            "allowed in YAML; remove it")
     try:
+        _check_limits(text)
         root = yaml.compose(text, Loader=_Loader)
     except yaml.MarkedYAMLError as error:
         mark = error.problem_mark or error.context_mark
@@ -128,6 +157,47 @@ def load_yaml(text: str) -> Source:
     if root is not None:
         source.data = _Builder(source).build(root, ())
     return source
+
+
+def _check_limits(text: str) -> None:
+    """Walk the parser's events once; raise `YamlSyntaxError` at the first one past a limit.
+
+    Each anchor's size (values, with the aliases inside it expanded) is kept, so an alias
+    adds what it would expand to without expanding anything.
+    """
+    sizes: dict[str, int] = {}  # anchor -> values it stands for
+    open_: list[tuple[str | None, int]] = []  # per open collection: its anchor, values before it began
+    values = aliases = 0
+    for event in yaml.parse(text, Loader=_Loader):
+        kind = type(event)
+        if kind is yaml.ScalarEvent:
+            values += 1
+            if event.anchor is not None:
+                sizes[event.anchor] = 1
+        elif kind is yaml.MappingStartEvent or kind is yaml.SequenceStartEvent:
+            if len(open_) >= MAX_DEPTH:
+                raise _limit(event, f"nested more than {MAX_DEPTH} levels deep; a policy file needs only a few")
+            open_.append((event.anchor, values))
+            values += 1
+        elif kind is yaml.MappingEndEvent or kind is yaml.SequenceEndEvent:
+            anchor, before = open_.pop()
+            if anchor is not None:
+                sizes[anchor] = values - before
+        elif kind is yaml.AliasEvent:
+            aliases += 1
+            if aliases > MAX_ALIASES:
+                raise _limit(event, f"more than {MAX_ALIASES} aliases (*name); write the values out or use fewer")
+            values += sizes.get(event.anchor, 1)  # an unknown or recursive alias: composing reports it
+        else:
+            continue
+        if values > MAX_VALUES:
+            raise _limit(event, f"more than {MAX_VALUES:,} values once aliases are expanded; an alias that "
+                                "refers to aliases over and over (a \"billion laughs\" file) is refused")
+
+
+def _limit(event: yaml.Event, message: str) -> YamlSyntaxError:
+    mark = event.start_mark
+    return YamlSyntaxError(mark.line + 1, mark.column + 1, f"refused: {message}")
 
 
 class _Builder:
@@ -164,6 +234,8 @@ class _Builder:
             if tag == _TAG + "bool":
                 return _scalars.construct_yaml_bool(node)
             if tag == _TAG + "int":
+                if not node.style and _OCTAL.fullmatch(node.value):
+                    self.source.octal[path] = node
                 return _scalars.construct_yaml_int(node)
             if tag == _TAG + "float":
                 return _scalars.construct_yaml_float(node)
@@ -220,6 +292,15 @@ def schema_problems(source: Source, validator: Any) -> list[Problem]:
     problems: list[Problem] = []
     for error in validator.iter_errors(source.data):
         problems.extend(_explain(source, validator.schema, validator, error))
+    spoken = {p.path for p in problems}
+    for path, node in source.octal.items():  # octal the schema accepted: surely not what was meant
+        if path not in spoken:
+            text = node.value
+            value = _scalars.construct_yaml_int(node)
+            decimal = text.lstrip("+-").lstrip("0_").replace("_", "") or "0"
+            problems.append(Problem(path, *_position(node), f"YAML 1.1 reads {text} as the octal number {value}; "
+                                                            f"write {'-' if text.startswith('-') else ''}{decimal} "
+                                                            f'(or "{text}" in quotes for a text)'))
     return problems
 
 
@@ -272,6 +353,8 @@ def _explain(source: Source, root: dict[str, Any], validator: Any, error: Any) -
         yield problem(path, f"must not be empty; expected {expected(schema)}")
     elif kind == "minimum":
         yield problem(path, f"expected at least {error.validator_value}; got {_describe(error.instance)}")
+    elif kind == "maximum":
+        yield problem(path, f"expected at most {error.validator_value}; got {_describe(error.instance)}")
     elif kind == "uniqueItems":
         seen: set[str] = set()
         for i, item in enumerate(error.instance):

@@ -8,6 +8,10 @@ non-YAML, tabs, random byte flips and truncations, non-UTF-8 bytes -- and checks
 error) or raises `PolicyErrors`, every error of which names an existing file, a line
 inside it and a column; never any other exception.
 
+Hostile files -- a 4 KB "billion laughs" alias bomb, nesting 600-1000 deep, hundreds of
+aliases, a NUL byte, YAML 1.1 octal, absurd numbers -- are refused with a located error,
+each in a child process with a memory cap, which prints the peak memory it took.
+
 Then a running service given a broken policy on reload keeps its last good policies and
 reports the errors: the `PolicyHolder` directly, and the real `policydesk serve` process,
 whose ``/healthz`` shows ``policy_errors`` while it keeps acknowledging webhooks.
@@ -19,7 +23,10 @@ import datetime as dt
 import json
 import os
 import re
+import subprocess
+import sys
 import tempfile
+import textwrap
 import time
 import uuid
 from pathlib import Path
@@ -209,6 +216,125 @@ def test_missing_and_unreadable_files_are_located_errors(name, tmp_path):
     check_errors(unreadable.value.errors, tmp_path)
 
 
+# --------------------------------------------------------------------------- hostile files
+
+
+def billion_laughs(size: int = 4096) -> str:
+    """Ten levels of nine aliases each: 9**10 values once expanded, from about ``size`` bytes."""
+    word = "l" * max(3, (size - 700) // 9 - 4)
+    lines = [f'lol0: &lol0 [{", ".join([repr(word)] * 9)}]']
+    lines += [f"lol{i}: &lol{i} [{', '.join([f'*lol{i - 1}'] * 9)}]" for i in range(1, 10)]
+    return "\n".join(lines) + "\n"
+
+
+#: Runs in a child process with its address space capped: loads the policies, prints the
+#: errors and the peak memory Python allocated for it (tracemalloc).
+_LOAD_CAPPED = textwrap.dedent("""
+    import json, resource, sys, tracemalloc
+    resource.setrlimit(resource.RLIMIT_AS, (1 << 30, 1 << 30))
+    from plugin.policy import PolicyErrors, load_policies
+    tracemalloc.start()
+    try:
+        load_policies(sys.argv[1])
+        errors = []
+    except PolicyErrors as found:
+        errors = [str(e) for e in found.errors]
+    print(json.dumps({"errors": errors, "peak_bytes": tracemalloc.get_traced_memory()[1]}))
+""")
+
+
+def load_capped(directory: Path) -> tuple[list[str], int]:
+    result = subprocess.run([sys.executable, "-c", _LOAD_CAPPED, str(directory)], cwd=REPO, capture_output=True,
+                            text=True, timeout=60)
+    assert result.returncode == 0 and "Traceback" not in result.stderr, result.stderr[-2000:]
+    report = json.loads(result.stdout)
+    return report["errors"], report["peak_bytes"]
+
+
+def _nested_flow(depth: int) -> str:
+    return "x-deep: " + "[" * depth + "]" * depth + "\n"
+
+
+def _nested_block(depth: int) -> str:
+    return "x-deep:\n" + "".join("  " * i + "- \n" for i in range(1, depth + 1))
+
+
+def _many_aliases(count: int) -> str:
+    return "x-anchor: &one 1\nx-aliases: [" + ", ".join(["*one"] * count) + "]\n"
+
+
+HOSTILE = [  # (name, text appended to plans.yaml, expected line of the error, its start)
+    ("billion-laughs-4KB", billion_laughs(), None, "refused: more than 100,000 values once aliases are expanded"),
+    ("nested-flow-600", _nested_flow(600), 0, "refused: nested more than 64 levels deep"),
+    # libyaml's scanner has a nesting limit of its own (1000), met while it looks ahead.
+    ("nested-flow-1000", _nested_flow(1000), 0, ("refused: nested more than 64 levels deep",
+                                                 "YAML syntax error: exceeded maximum nesting depth")),
+    ("nested-block-800", _nested_block(800), 64, "refused: nested more than 64 levels deep"),
+    ("300-aliases", _many_aliases(300), 1, "refused: more than 200 aliases"),
+]
+
+
+@pytest.mark.parametrize("name,tail,line_offset,message", HOSTILE, ids=[h[0] for h in HOSTILE])
+def test_hostile_yaml_is_refused_at_its_line_with_little_memory(tmp_path, name, tail, line_offset, message):
+    directory = _copy_policies(tmp_path / "policies")
+    plans = directory / "plans.yaml"
+    original = plans.read_text()
+    plans.write_text(original + tail)
+    errors, peak = load_capped(directory)
+    assert name != "billion-laughs-4KB" or 3900 < len(tail) < 4300
+    print(f"{name}: {len(tail)} bytes appended, {len(errors)} error(s), peak {peak / 1e6:.1f} MB: {errors[:1]}")
+    assert len(errors) == 1, errors
+    match = ERROR_FORMAT.match(errors[0])
+    assert match and match["file"] == str(plans), errors
+    first_line = original.count("\n") + 1
+    if line_offset is not None:
+        assert int(match["line"]) == first_line + line_offset, errors
+    else:
+        assert first_line <= int(match["line"]) <= first_line + 10, errors
+    assert match["message"].startswith(message), errors
+    assert peak < 20e6, f"{name}: {peak / 1e6:.1f} MB"
+
+
+@pytest.mark.parametrize("line", [1, 7, 40])
+def test_a_nul_byte_is_reported_at_its_own_line(tmp_path, line):
+    directory = _copy_policies(tmp_path / "policies")
+    plans = directory / "plans.yaml"
+    lines = plans.read_text().splitlines(keepends=True)
+    lines[line - 1] = lines[line - 1][:2] + "\x00" + lines[line - 1][2:]
+    plans.write_text("".join(lines))
+    errors, _ = load_capped(directory)
+    print(f"NUL on line {line}: {errors}")
+    assert errors == [f"{plans}:{line}:3: $: YAML syntax error: the control character U+0000 is not allowed in YAML; "
+                      "remove it"]
+
+
+def _plan_line(text: str, key: str, plan: str = "plus") -> int:
+    lines = text.splitlines()
+    start = next(n for n, l in enumerate(lines) if l.strip() == f"{plan}:")
+    return next(n for n, l in enumerate(lines[start:], start + 1) if l.strip().startswith(f"{key}:"))
+
+
+@pytest.mark.parametrize("key,written,message", [
+    ("rank", "010", 'YAML 1.1 reads 010 as the octal number 8; write 10 (or "010" in quotes for a text)'),
+    ("rank", "1000000", "expected at most 1000; got the number 1000000"),
+    ("minimum_commitment_months", "1000000000", "expected at most 120; got the number 1000000000"),
+])
+def test_numbers_yaml_or_a_typo_would_make_absurd_are_refused(tmp_path, key, written, message):
+    directory = _copy_policies(tmp_path / "policies")
+    plans = directory / "plans.yaml"
+    text = plans.read_text()
+    line = _plan_line(text, key)
+    lines = text.splitlines(keepends=True)
+    indent = lines[line - 1][: len(lines[line - 1]) - len(lines[line - 1].lstrip())]
+    lines[line - 1] = f"{indent}{key}: {written}\n"
+    plans.write_text("".join(lines))
+    with pytest.raises(PolicyErrors) as raised:
+        load_policies(directory)
+    shown = [str(e) for e in raised.value.errors]
+    print(f"{key}: {written} -> {shown}")
+    assert shown == [f"{plans}:{line}:{len(indent) + len(key) + 3}: $.plans.plus.{key}: {message}"]
+
+
 # --------------------------------------------------------------------------- a running service
 
 
@@ -233,6 +359,8 @@ BROKEN = [
     ("scope.yaml", lambda t: ""),
     ("hours.yaml", lambda t: t + "\ncalendars: {}\n"),
     ("plans.yaml", lambda t: t[: len(t) // 2] + "\x00\x01"),
+    ("plans.yaml", lambda t: t + billion_laughs()),
+    ("hours.yaml", lambda t: t + _nested_flow(900)),
 ]
 
 

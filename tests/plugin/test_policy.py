@@ -1,9 +1,11 @@
 """Policy loading and validation: good policies load to the right values, bad ones get exact messages.
 
-``tests/plugin/policies/valid/<case>/`` must load. ``tests/plugin/policies/invalid/<case>/`` holds the
-three policy files with one thing broken and ``expected.txt``: the exact error lines, with
-paths relative to the repository root (the tests run from there, as an admin would run
-``policydesk validate --policies tests/plugin/policies/invalid/<case>``).
+``tests/plugin/policies/valid/<case>/`` must load. ``tests/plugin/policies/invalid/<case>/`` holds
+only what the case breaks -- a patch of one bundled file, a replacement, or a removal (see
+``tests/helpers/policy_overlay.py``) -- applied over the bundled ``policies/`` in a temporary
+directory, so a case cannot drift from the policies it breaks; and ``expected.txt``: the
+exact error lines, with the temporary directory written as the case's own directory
+(``tests/plugin/policies/invalid/<case>/plans.yaml:12:7: ...``).
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from plugin.policy import (
     validate_policies,
 )
 
+from policy_overlay import OverlayError, apply_patch, materialise, overlay_files
 from support import POLICIES, REPO, zurich
 
 CASES = Path(__file__).resolve().parent / "policies"
@@ -214,34 +217,55 @@ def test_the_required_invalid_cases_exist():
     assert REQUIRED_CASES <= set(INVALID)
 
 
-@pytest.mark.parametrize("case", INVALID)
-def test_invalid_policies_give_exactly_the_expected_errors(case, monkeypatch):
-    monkeypatch.chdir(REPO)
-    directory = f"tests/plugin/policies/invalid/{case}"
-    expected = (REPO / directory / "expected.txt").read_text(encoding="utf-8")
-    assert expected.strip(), "an invalid case must expect at least one error"
-    assert _messages(directory) == expected
+def _case_messages(case: str, tmp_path: Path) -> tuple[str, str, Path]:
+    """(what validate says, what load_policies raises) for a case, paths written as the case's."""
+    directory = materialise(CASES / "invalid" / case, tmp_path / case)
+    shown = f"tests/plugin/policies/invalid/{case}"
+    validated = _messages(str(directory)).replace(str(directory), shown)
     with pytest.raises(PolicyErrors) as raised:
         load_policies(directory)
-    assert "".join(f"{e}\n" for e in raised.value.errors) == expected
-    assert str(raised.value) == expected.rstrip("\n")
+    loaded = "".join(f"{e}\n" for e in raised.value.errors).replace(str(directory), shown)
+    assert str(raised.value).replace(str(directory), shown) == loaded.rstrip("\n")
+    return validated, loaded, directory
 
 
 @pytest.mark.parametrize("case", INVALID)
-def test_invalid_cases_differ_from_the_bundled_policies_only_where_intended(case):
-    # each case is a full copy of the bundled files with something broken (or a file missing)
+def test_invalid_policies_give_exactly_the_expected_errors(case, tmp_path):
+    expected = (CASES / "invalid" / case / "expected.txt").read_text(encoding="utf-8")
+    assert expected.strip(), "an invalid case must expect at least one error"
+    validated, loaded, _ = _case_messages(case, tmp_path)
+    assert validated == expected
+    assert loaded == expected
+
+
+@pytest.mark.parametrize("case", INVALID)
+def test_invalid_cases_hold_only_what_they_break(case, tmp_path):
     directory = CASES / "invalid" / case
-    present = [f for f in FILES if (directory / f).exists()]
-    assert present and set(present) <= set(FILES)
-    assert any((directory / f).read_text() != (POLICIES / f).read_text() for f in present) or len(present) < 3
+    overlays = overlay_files(directory)
+    allowed = {"expected.txt"} | {name + suffix for name in FILES for suffix in ("", ".patch", ".removed")}
+    assert {p.name for p in directory.iterdir()} <= allowed
+    assert overlays, "a case overlays at least one policy file"
+    built = materialise(directory, tmp_path / case)
+    for name, kind in overlays.items():
+        if kind == "remove":
+            assert not (built / name).exists()
+        else:  # a patch or replacement that changes nothing would test the bundled file
+            assert (built / name).read_text() != (POLICIES / name).read_text(), name
 
 
-def test_the_expected_file_points_at_real_lines():
-    # a message's line:column must point into the file (guards hand-edited expected.txt files)
+def test_a_patch_that_no_longer_fits_fails_loudly():
+    patch = "--- a/plans.yaml\n+++ b/plans.yaml\n@@ -1,2 +1,2 @@\n default_plan: standard\n-no_such_line: 1\n+x: 2\n"
+    with pytest.raises(OverlayError, match="found 0 times"):
+        apply_patch((POLICIES / "plans.yaml").read_text(), patch, "case/plans.yaml")
+
+
+def test_the_expected_file_points_at_real_lines(tmp_path):
+    # a message's line:column must point into the overlaid file (guards hand-edited expected.txt files)
     for case in INVALID:
+        built = materialise(CASES / "invalid" / case, tmp_path / case)
         for line in (CASES / "invalid" / case / "expected.txt").read_text().splitlines():
             file, number, column = line.split(":")[:3]
-            path = REPO / file
+            path = built / Path(file).name
             if path.exists():
                 lines = path.read_text().splitlines() or [""]
                 assert 1 <= int(number) <= len(lines), line

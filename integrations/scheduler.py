@@ -24,6 +24,8 @@ How it works
   notification goes out at once; otherwise it is held until the role's digest tick
   (croniter on ``role.digest`` in the calendar's zone, at or after the calendar's next
   opening). For a digest it sends the person one message (`integrations.notify`).
+* Timers of ticket id ``subscription:<org>`` are scheduled cancellations
+  (`integrations.billing.scheduled`): their job applies the cancellation, once.
 * `Scheduler.run` sweeps while this instance holds the ``"scheduler"`` leadership
   (re-checked every loop) and sleeps until the earliest of: the next tick of
   ``policies.escalation_sweep``, the earliest unfired timer (``store.next_due()``), the
@@ -43,9 +45,10 @@ from typing import Any
 
 from croniter import croniter
 
+from integrations.billing.scheduled import apply_scheduled, is_subscription_timer
 from integrations.settings import utcnow
-from integrations.zammad.mapping import CLOSED_STATES
 from integrations.store import HeldNotification, Job, Store, Timer
+from integrations.zammad.mapping import CLOSED_STATES
 
 log = logging.getLogger("policydesk.scheduler")
 
@@ -254,6 +257,8 @@ def timer_job(
             notifier.send_digest(body["person"], items, body["digest_id"])
             log.info("digest %s: %d item(s) sent to %s", body["digest_id"], len(items), body["person"])
             return "digest"
+        if is_subscription_timer(body.get("ticket_id")):  # a scheduled cancellation's day has come
+            return apply_scheduled(store, policies_provider().default_plan, body, now)
         return _fire_step(processor, store, policies_provider, notifier, body, now)
 
     return handler

@@ -8,6 +8,16 @@ salted scrypt hash. An agent types the code the caller gives into the ticket's
 organization, tags the ticket ``vip:verified`` or ``vip:mismatch`` and clears the entered
 value from the ticket.
 
+A code verifies only while the organization's plan includes VIP codes (``vip_code: true``):
+after a cancellation to Standard the old code stops working.
+
+A caller can be identified from the code alone (a ticket without an organization): a
+keyed hash index maps ``HMAC-SHA256(key, code)`` to the organization, one primary-key
+look-up and one scrypt check per typed code, whatever the number of organizations. The
+key is ``POLICYDESK_VIP_INDEX_KEY`` (or ``..._FILE``), else derived from the billing secret;
+without either the index is off. Codes are drawn again until their index is free, so two
+organizations never share one.
+
 The code never appears in a log line, an exception message, the audit or the store.
 """
 
@@ -17,7 +27,9 @@ import datetime as dt
 import hashlib
 import hmac
 import logging
+import os
 import secrets
+from collections.abc import Mapping
 from typing import Any
 
 from integrations.billing import audit_subject, org_ref_for
@@ -35,7 +47,10 @@ __all__ = [
     "check_vip_entry",
     "generate_code",
     "hash_code",
+    "identify_by_vip",
+    "index_key",
     "issue_vip_code",
+    "plan_has_vip",
     "normalise",
     "rotate_vip_code",
     "verify_vip",
@@ -72,13 +87,84 @@ def _now(now: dt.datetime | None) -> dt.datetime:
     return now if now is not None else dt.datetime.now(dt.timezone.utc)
 
 
-def rotate_vip_code(store: Store, org_ref: str, now: dt.datetime | None = None) -> str:
+_INDEX_PREFIX = "vipindex:"
+
+
+def index_key(env: Mapping[str, str] | None = None) -> bytes | None:
+    """The VIP index key: ``POLICYDESK_VIP_INDEX_KEY``/``_FILE``, else one derived from the
+    billing secret (``POLICYDESK_BILLING_SECRET``/``_FILE``), else ``None`` (no index)."""
+    env = os.environ if env is None else env
+    for name, derive in (("POLICYDESK_VIP_INDEX_KEY", False), ("POLICYDESK_BILLING_SECRET", True)):
+        value = env.get(name)
+        if not value and env.get(name + "_FILE"):
+            try:
+                with open(env[name + "_FILE"], "rb") as handle:
+                    value = handle.read().decode("utf-8", "replace").strip()
+            except OSError:
+                value = None
+        if value:
+            raw = value.encode()
+            return hmac.new(raw, b"policydesk vip index", hashlib.sha256).digest() if derive else raw
+    return None
+
+
+def _index_ref(code: str, key: bytes) -> str:
+    return _INDEX_PREFIX + hmac.new(key, normalise(code).encode(), hashlib.sha256).hexdigest()
+
+
+def _index_owner(store: Store, ref: str) -> str | None:
+    finder = getattr(store, "org_by_vip_index", None)  # the store's own index, once it has one
+    if finder is not None:
+        return finder(ref)
+    row = store.get_vip_hash(ref)  # meanwhile: index rows live beside the hashes, keyed by the HMAC
+    return row.salt.decode("utf-8", "replace") if row is not None and row.salt else None
+
+
+def _index_put(store: Store, ref: str, org_ref: str, now: dt.datetime) -> None:
+    putter = getattr(store, "put_vip_index", None)
+    if putter is not None:
+        putter(ref, org_ref)
+    else:
+        store.put_vip_hash(ref, org_ref.encode(), b"\0", now)
+
+
+def rotate_vip_code(store: Store, org_ref: str, now: dt.datetime | None = None,
+                    key: bytes | None = None) -> str:
     """Give the organization a new code (replacing any); returns it. Show it once, never log it."""
-    code = generate_code()
+    key = key if key is not None else index_key()
+    for _ in range(100):
+        code = generate_code()
+        ref = _index_ref(code, key) if key is not None else None
+        if ref is None or _index_owner(store, ref) in (None, org_ref):
+            break  # a code no other organization has (stale index rows are avoided too)
     salt = secrets.token_bytes(_SALT_BYTES)
     store.put_vip_hash(org_ref, salt, hash_code(code, salt), _now(now))
+    if ref is not None:
+        _index_put(store, ref, org_ref, _now(now))
     store.audit("vip_code_issued", audit_subject(org_ref), {"digits": len(code)}, _now(now))
     return code
+
+
+def plan_has_vip(store: Store, policies: Any, org_ref: str) -> bool:
+    """Whether the organization's current plan includes a VIP code."""
+    subscription = store.get_subscription(org_ref)
+    plan_name = subscription.plan if subscription is not None else policies.default_plan
+    plan = policies.plans.get(plan_name)
+    return bool(plan is not None and plan.vip_code)
+
+
+def identify_by_vip(store: Store, entered: str, policies: Any = None, key: bytes | None = None) -> str | None:
+    """The organization whose code ``entered`` is (and whose plan includes one), or ``None``.
+
+    One index look-up and one scrypt check, whatever the number of organizations."""
+    key = key if key is not None else index_key()
+    if key is None or not normalise(entered):
+        return None
+    owner = _index_owner(store, _index_ref(entered, key))
+    if owner is None:
+        hash_code(entered, _DUMMY_SALT)  # the same work as a found one
+        return None
+    return owner if verify_vip(store, owner, entered, policies) else None
 
 
 def issue_vip_code(store: Store, org_ref: str, now: dt.datetime | None = None) -> str | None:
@@ -92,19 +178,21 @@ def issue_vip_code(store: Store, org_ref: str, now: dt.datetime | None = None) -
     return rotate_vip_code(store, org_ref, now)
 
 
-def verify_vip(store: Store, org_ref: str, entered: str) -> bool:
-    """Whether ``entered`` is the organization's code. Constant-time in the code compared
-    (`hmac.compare_digest` of the hashes); an organization without a code takes as long."""
-    stored = store.get_vip_hash(org_ref)
+def verify_vip(store: Store, org_ref: str, entered: str, policies: Any = None) -> bool:
+    """Whether ``entered`` is the organization's code -- and, given ``policies``, whether its
+    plan includes one. Constant-time in the code compared (`hmac.compare_digest` of the
+    hashes); an organization without a code takes as long."""
+    stored = store.get_vip_hash(org_ref) if not org_ref.startswith(_INDEX_PREFIX) else None
     code = normalise(entered)
     if stored is None:
         hmac.compare_digest(hash_code(code, _DUMMY_SALT), hash_code("0" * CODE_DIGITS, _DUMMY_SALT))
         return False
-    return hmac.compare_digest(hash_code(code, stored.salt), stored.digest)
+    matches = hmac.compare_digest(hash_code(code, stored.salt), stored.digest)
+    return matches and (policies is None or plan_has_vip(store, policies, org_ref))
 
 
 def check_vip_entry(adapter: Any, store: Store, ticket_id: int | str, state: Any,
-                    now: dt.datetime | None = None) -> str | None:
+                    now: dt.datetime | None = None, policies: Any = None) -> str | None:
     """Verify a VIP code an agent entered on a ticket; returns the tag set, or ``None``.
 
     ``state`` is the ticket's `ZammadTicketState` (its ``record`` holds the attribute).
@@ -113,7 +201,9 @@ def check_vip_entry(adapter: Any, store: Store, ticket_id: int | str, state: Any
     ticket's organization, add ``vip:verified`` or ``vip:mismatch`` and remove the other,
     clear the attribute, and audit the outcome (never the code). Tags go first and the
     clearing last: after a crash in between, the next call verifies the same value again
-    and lands in the same place.
+    and lands in the same place. With ``policies`` a code verifies only while the plan
+    includes one; on a ticket without an organization the code identifies it (the keyed
+    index) and the ticket gets that organization.
     """
     record = getattr(state, "record", None) or {}
     if not normalise(record.get(TICKET_VIP_CODE)):
@@ -125,7 +215,12 @@ def check_vip_entry(adapter: Any, store: Store, ticket_id: int | str, state: Any
         return None  # already handled (a second call, or a stale state)
     organization_id = fresh.get("organization_id")
     org_ref = org_ref_for(organization_id) if organization_id else None
-    verified = org_ref is not None and verify_vip(store, org_ref, entered)
+    identified = None
+    if org_ref is None:
+        identified = identify_by_vip(store, entered, policies)
+        verified = identified is not None
+    else:
+        verified = verify_vip(store, org_ref, entered, policies)
     del entered
     tag, other = (TAG_VERIFIED, TAG_MISMATCH) if verified else (TAG_MISMATCH, TAG_VERIFIED)
     tid = int(fresh.get("id") or ticket_id)
@@ -134,9 +229,12 @@ def check_vip_entry(adapter: Any, store: Store, ticket_id: int | str, state: Any
         client.retry.run(lambda: client.tags.add(tid, tag))
     if other in tags:
         client.tags.remove(tid, other)
-    client.tickets.update(tid, {TICKET_VIP_CODE: ""})
+    update: dict[str, Any] = {TICKET_VIP_CODE: ""}
+    if identified is not None:
+        update["organization_id"] = int(identified)  # the caller is identified by the code alone
+    client.tickets.update(tid, update)
+    reason = None if org_ref else ("identified by the VIP code" if identified else "ticket has no organization")
     store.audit("vip_check", f"ticket:{tid}",
-                {"result": tag, "organization": org_ref, "reason": None if org_ref else "ticket has no organization"},
-                _now(now))
+                {"result": tag, "organization": org_ref or identified, "reason": reason}, _now(now))
     log.info("ticket %s: VIP code entered: %s", tid, tag)
     return tag

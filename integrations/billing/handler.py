@@ -28,10 +28,18 @@ from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError
 
 from integrations.billing import SCHEMA_PATH, audit_subject, org_ref_for
+from integrations.billing.onboarding import (
+    OrganizationLookup,
+    current_from_zammad,
+    managers_from_zammad,
+    partner_problem,
+)
 from integrations.billing.rules import ChangeRequest, Current, Ruling, add_months, commitment_problem, decide
+from integrations.billing.scheduled import schedule_cancellation, withdraw_cancellation
 from integrations.store import Store
 from integrations.vip import issue_vip_code
 from plugin.errors import UserError
+from integrations.zammad.errors import ZammadUnavailable
 from plugin.model import Policies
 
 log = logging.getLogger("policydesk.billing")
@@ -96,12 +104,62 @@ def _message(error: ValidationError) -> str:
     return error.message
 
 
+#: Deepest nesting of arrays and objects an event may have (the schema's own is 3).
+MAX_DEPTH = 16
+#: Largest organization id: a 4-byte serial, the id column Zammad's organizations table
+#: has (zammad/zammad db/migrate/20120101000001_create_base.rb, a Migration[4.2] table).
+MAX_ORGANIZATION_ID = 2**31 - 1
+_SHOWN = 80  # characters of a value shown in an error message
+
+
+def _shape_problem(event: Any) -> EventError | None:
+    """A structure the schema validator must not see: nested deeper than `MAX_DEPTH`
+    (checked iteratively, so a 900-deep array is a 422, not a RecursionError)."""
+    stack: list[tuple[Any, str, int]] = [(event, "$", 0)]
+    while stack:
+        value, path, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            return EventError(path, f"nested more than {MAX_DEPTH} levels deep")
+        if isinstance(value, dict):
+            stack.extend((v, f"{path}.{str(k)[:_SHOWN]}", depth + 1) for k, v in value.items())
+        elif isinstance(value, list):
+            stack.extend((v, f"{path}[{i}]", depth + 1) for i, v in enumerate(value))
+    return None
+
+
+def _strict_integers(event: Mapping[str, Any]) -> None:
+    """JSON Schema's ``integer`` accepts 6.0 and 1e300; the contract wants JSON integers."""
+    org = event.get("organization")
+    org_id = org.get("zammad_organization_id") if isinstance(org, dict) else None
+    if org_id is not None and (type(org_id) is not int or not 1 <= org_id <= MAX_ORGANIZATION_ID):
+        raise EventError("$.organization.zammad_organization_id",
+                         f"expected an integer from 1 to {MAX_ORGANIZATION_ID}, got {_show(org_id)}")
+    sub = event.get("subscription")
+    commitment = sub.get("commitment") if isinstance(sub, dict) else None
+    months = commitment.get("months") if isinstance(commitment, dict) else None
+    if months is not None and type(months) is not int:
+        raise EventError("$.subscription.commitment.months", f"expected a whole number of months, got {_show(months)}")
+
+
+def _show(value: Any) -> str:
+    """A value for an error message: its JSON, cut to a few dozen characters."""
+    try:
+        text = json.dumps(value)
+    except (ValueError, TypeError, RecursionError):
+        text = type(value).__name__
+    return text if len(text) <= _SHOWN else text[:_SHOWN] + "..."
+
+
 def validate_event(event: Mapping[str, Any]) -> None:
     """Raise `EventError` for the first schema violation (deepest path first)."""
+    problem = _shape_problem(event)
+    if problem is not None:
+        raise problem
+    _strict_integers(event)
     errors = sorted(_validator().iter_errors(event), key=lambda e: (-len(e.absolute_path), list(map(str, e.absolute_path))))
     if errors:
         first = errors[0]
-        raise EventError(_where(first), _message(first))
+        raise EventError(_where(first), _message(first)[:300])
 
 
 def _date(value: str, path: str) -> dt.date:
@@ -163,11 +221,16 @@ class BillingReceiver:
     """The ``BillingHandler``: ``receiver(event, body, now) -> (status, json body)``.
 
     ``policies`` is a callable so that a policy reload takes effect on the next event.
+    ``organizations`` looks the organization up in Zammad (`onboarding.zammad_organizations`):
+    unknown there is a 422 before anything is recorded, Zammad unreachable a 503; ``None``
+    (tests without a Zammad) skips the look-up, the onboarding and the partner check.
     """
 
-    def __init__(self, store: Store, policies: Callable[[], Policies]) -> None:
+    def __init__(self, store: Store, policies: Callable[[], Policies],
+                 organizations: OrganizationLookup | None = None) -> None:
         self.store = store
         self.policies = policies
+        self.organizations = organizations
 
     def __call__(self, event: Mapping[str, Any], body: bytes, now: dt.datetime) -> tuple[int, dict[str, Any]]:
         policies = self.policies()
@@ -177,11 +240,33 @@ class BillingReceiver:
             log.warning("billing event rejected: %s", error)
             return 422, {"error": str(error), "path": error.path}
         event_id = str(event["id"])
+        refused_before = self._refused(event_id)
+        if refused_before is not None:  # found by its id, however many refusals came since
+            return refused_before
+        record_in_zammad: Mapping[str, Any] | None = None
+        if self.organizations is not None:
+            organization_id = int(event["organization"]["zammad_organization_id"])
+            try:
+                record_in_zammad = self.organizations(organization_id)
+            except ZammadUnavailable as error:
+                log.warning("billing event %s: Zammad unavailable to confirm organization %s: %s",
+                            event_id, organization_id, type(error).__name__)
+                return 503, {"error": "Zammad cannot confirm the organization now; retry later"}
+            if record_in_zammad is None:
+                return 422, {"error": f"$.organization.zammad_organization_id: Zammad has no organization"
+                                      f" {organization_id}", "path": "$.organization.zammad_organization_id"}
         store = self.store
         with store.atomic():
             _serialise(store, f"billing:{org_ref}")
             current = store.get_subscription(org_ref)
-            ruling = decide(policies, _current(current), request)
+            onboarded = current is None and current_from_zammad(policies, record_in_zammad) is not None
+            state = _current(current) if current is not None else current_from_zammad(policies, record_in_zammad)
+            problem = partner_problem(policies, record_in_zammad, request.plan) if self.organizations else None
+            ruling = decide(policies, state, request)
+            if problem is not None and ruling.allowed and ruling.kind != "cancel":
+                ruling = Ruling(False, "ineligible", state.plan if state else policies.default_plan,
+                                state.commitment_end if state else None, state.billing_period if state else None,
+                                problem)
             headers = {OUTCOME_HEADER: "applied" if ruling.allowed else "refused", ORG_REF_HEADER: org_ref}
             received = store.receive("billing", event_id, body, headers, now)
             if not received.new:
@@ -191,21 +276,55 @@ class BillingReceiver:
                 "type": request.type,
                 "billing_account": event["organization"]["billing_account"],
                 "zammad_organization_id": event["organization"]["zammad_organization_id"],
-                "from_plan": current.plan if current else policies.default_plan,
+                "from_plan": state.plan if state else policies.default_plan,
                 "requested_plan": request.plan,
                 "kind": ruling.kind,
                 "reason": ruling.reason,
+                "onboarded_from_zammad": onboarded,
             }
             if not ruling.allowed:
                 store.audit(REFUSED, audit_subject(org_ref), record, now)
+                store.audit(REFUSED, _event_subject(event_id), {"reason": ruling.reason}, now)
                 log.info("billing event %s for organization %s refused: %s", event_id, org_ref, ruling.reason)
                 return 409, {"status": "refused", "reason": ruling.reason}
+            if onboarded:
+                _adopt(store, policies, org_ref, state, record_in_zammad, now)
+                current = store.get_subscription(org_ref)
+            if ruling.kind == "cancel" and request.effective > now.date():
+                schedule_cancellation(store, org_ref, event_id, request.effective, now)
+                response: dict[str, Any] = {
+                    "status": "scheduled", "change": "cancel", "plan": state.plan if state else None,
+                    "effective": request.effective.isoformat(),
+                    "reason": f"cancellation scheduled: {state.plan if state else ''!s} runs until"
+                              f" {request.effective.isoformat()}, then {policies.default_plan!r}",
+                }
+                store.audit(APPLIED, audit_subject(org_ref), {**record, "scheduled": request.effective.isoformat()},
+                            now)
+                log.info("billing event %s for organization %s: cancellation scheduled for %s",
+                         event_id, org_ref, request.effective.isoformat())
+                return 200, response
+            withdrawn = withdraw_cancellation(store, org_ref, f"superseded by {event_id}", now)
             response = self._apply(policies, org_ref, current, request, ruling, now)
-            record.update({k: v for k, v in response.items() if k != "vip_code"})
+            if withdrawn is not None:
+                response["withdrawn_cancellation"] = withdrawn
+            record.update({k: v for k, v in response.items() if k not in ("vip_code", "technical_document")})
             record["vip_code_issued"] = "vip_code" in response
             store.audit(APPLIED, audit_subject(org_ref), record, now)
+        if "vip_code" in response:
+            response["technical_document"] = self._document(org_ref, record_in_zammad, response["vip_code"], now)
         log.info("billing event %s for organization %s applied: %s", event_id, org_ref, ruling.reason)
         return (201 if current is None else 200), response
+
+    def _document(self, org_ref: str, record: Mapping[str, Any] | None, code: str,
+                  now: dt.datetime) -> dict[str, Any] | None:
+        """The technical document with the new VIP code, base64 in the answer (docs/billing.md)."""
+        from integrations.techdoc import document_for_billing
+
+        try:
+            return document_for_billing(self.store, self.policies(), org_ref, record, code, now)
+        except Exception:  # the code is issued and recorded; a failed PDF must not lose it
+            log.exception("organization %s: technical document not produced", org_ref)
+            return None
 
     def _apply(self, policies: Policies, org_ref: str, current: Any, request: ChangeRequest, ruling: Ruling,
                now: dt.datetime) -> dict[str, Any]:
@@ -244,11 +363,34 @@ class BillingReceiver:
                 response["vip_code"] = code
         return response
 
+    def _refused(self, event_id: str) -> tuple[int, dict[str, Any]] | None:
+        """The 409 a refused event id got, found by the id (an indexed audit subject)."""
+        for entry in self.store.audit_log(subject=_event_subject(event_id), kind=REFUSED, limit=1):
+            return 409, {"status": "refused", "reason": entry.data.get("reason"), "duplicate": True}
+        return None
+
+
     def _duplicate(self, org_ref: str, event_id: str) -> tuple[int, dict[str, Any]]:
-        for entry in self.store.audit_log(subject=audit_subject(org_ref), kind=REFUSED, limit=1000):
+        # Refusals recorded before the per-event audit subject existed are in the organization's log.
+        for entry in self.store.audit_log(subject=audit_subject(org_ref), kind=REFUSED, limit=200):
             if entry.data.get("event_id") == event_id:
                 return 409, {"status": "refused", "reason": entry.data.get("reason"), "duplicate": True}
         return 200, {"status": "duplicate"}
+
+
+def _event_subject(event_id: str) -> str:
+    return f"billing-event:{event_id}"
+
+
+def _adopt(store: Store, policies: Policies, org_ref: str, state: Current | None,
+           record: Mapping[str, Any] | None, now: dt.datetime) -> None:
+    """Record the subscription and managers Zammad shows as the current state (onboarding)."""
+    if state is None:
+        return
+    store.put_subscription(org_ref, plan=state.plan, started_at=now, commitment_end=_utc_midnight(state.commitment_end),
+                           billing_period=state.billing_period, now=now)
+    for role, person in managers_from_zammad(policies, record, state.plan).items():
+        store.assign_manager(org_ref, role, person, now)
 
 
 def _current(subscription: Any) -> Current | None:

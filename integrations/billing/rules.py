@@ -34,8 +34,8 @@ EventType = Literal[
     "subscription.created", "subscription.plan_changed", "subscription.cancelled", "subscription.renewed"
 ]
 #: What a ruling does: a first or a higher plan, the same plan again, a lower plan, a
-#: cancellation, a renewal.
-Kind = Literal["upgrade", "unchanged", "downgrade", "cancel", "renewal"]
+#: cancellation, a renewal; a plan the organization may not take (a partner).
+Kind = Literal["upgrade", "unchanged", "downgrade", "cancel", "renewal", "ineligible"]
 
 
 def add_months(day: dt.date, months: int) -> dt.date:

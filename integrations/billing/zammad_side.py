@@ -4,7 +4,7 @@
 ``"billing"``. It writes the organization's *current* subscription, as the store has it
 (not the event's values: jobs processed late or out of order still converge on the
 latest state), to the Zammad organization -- ``support_plan``, ``account_manager``,
-``technical_account_manager``, ``commitment_end``, only what differs -- then re-evaluates
+``technical_account_manager``, ``commitment_end`` and ``support_code``, only what differs -- then re-evaluates
 every open ticket of the organization through ``processor.reconcile_ticket``, so an
 upgrade moves a first-response deadline forward at once.
 
@@ -21,6 +21,7 @@ from typing import Any, Callable, Iterator
 from integrations.billing.handler import OUTCOME_HEADER
 from integrations.service.worker import PermanentError
 from integrations.store import Job, Store
+from integrations.support_code import ORG_SUPPORT_CODE, support_code
 from integrations.zammad import mapping
 from integrations.zammad.errors import ZammadNotFound
 from integrations.zammad.mapping import CLOSED_STATES
@@ -42,6 +43,7 @@ def organization_attributes(store: Store, org_ref: str, default_plan: str | None
                               mapping.ORG_COMMITMENT_END: end.date().isoformat() if end else None}
     for role, attribute in mapping.ROLE_ATTRIBUTES.items():
         wanted[attribute] = managers.get(role, "")
+    wanted[ORG_SUPPORT_CODE] = support_code(int(org_ref))  # written with the rest: one update
     return wanted
 
 

@@ -14,7 +14,7 @@ from typing import Any, Callable, Mapping
 
 from integrations.service.worker import PermanentError
 from integrations.store import Job, Store
-from integrations.vip import check_vip_entry
+from integrations.support_code import codes_entered
 from integrations.zammad.adapter import ZammadAdapter
 from integrations.zammad.errors import ZammadNotFound, ZammadValidationError
 from integrations.zammad.mapping import CLOSED_STATES, parse_instant
@@ -87,7 +87,8 @@ class Processor:
                         changed_at: dt.datetime | None = None) -> tuple[Decision, Ticket, str]:
         """`reconcile_ticket`, also returning the decision and the ticket (with its pauses) it used."""
         ticket, organization, state = self.adapter.load_context(ticket_id)
-        check_vip_entry(self.adapter, self.store, ticket_id, state, now)  # clears an entered code first
+        if codes_entered(self.adapter, self.store, ticket_id, state, now, self.engine().policies):
+            ticket, organization, state = self.adapter.load_context(ticket_id)  # a code may have set the organization
         observed = min(changed_at, now) if changed_at is not None else now
         ticket = self._with_pauses(ticket_id, ticket, state.record, observed)
         decision = self.engine().evaluate(ticket, organization, now)

@@ -230,8 +230,9 @@ def test_cancel_inside_commitment_refused_after_applied(receiver, store) -> None
                                         occurred="2026-05-01T10:00:00Z"))
     assert status == 409 and "commitment runs until 2026-07-05" in body["reason"]
     assert store.get_subscription(REF).plan == "pro"
+    # effective on the commitment end, arriving on that day: applied at once
     status, body = call(receiver, event("subscription.cancelled", id="evt-c2", plan="pro", effective="2026-07-05",
-                                        occurred="2026-06-20T10:00:00Z"))
+                                        occurred="2026-07-05T10:00:00Z"), dt.datetime(2026, 7, 5, 10, tzinfo=UTC))
     assert status == 200 and body["status"] == "applied" and body["plan"] == "standard"
     assert body["commitment_end"] is None and body["account_managers"] == {}
     assert store.get_subscription(REF).plan == "standard" and store.managers_of(REF) == {}
@@ -319,8 +320,9 @@ def test_pool_least_loaded_and_capacity(store, bundled_policies) -> None:
     assert audit.data["unassigned_roles"] == ["account_manager"]
     assert store.manager_loads("account_manager") == {"a@x": 1, "b@x": 1}
     # a cancellation frees a place
-    call(receiver, event("subscription.cancelled", id="c11", org=11, plan=None, effective="2026-08-01"))
-    assert call(receiver, event(id="e14", org=14))[1]["account_managers"] == {"account_manager": "a@x"}
+    later = dt.datetime(2026, 8, 1, 9, tzinfo=UTC)
+    call(receiver, event("subscription.cancelled", id="c11", org=11, plan=None, effective="2026-08-01"), later)
+    assert call(receiver, event(id="e14", org=14), later)[1]["account_managers"] == {"account_manager": "a@x"}
 
 
 # --------------------------------------------------------------------------- signed HTTP through the real app
@@ -378,7 +380,20 @@ def zammad() -> Iterator[Any]:
     from integrations.zammad_standin import running_standin
 
     with running_standin() as standin:
+        add_support_code_attributes(standin)
         yield standin
+
+
+def add_support_code_attributes(standin: Any) -> None:
+    """The attributes `policydesk sync` creates for support codes."""
+    from integrations.support_code import ORG_SUPPORT_CODE, TICKET_SUPPORT_CODE
+
+    for obj, name, display in (("Organization", ORG_SUPPORT_CODE, "Support code"),
+                               ("Ticket", TICKET_SUPPORT_CODE, "Caller's support code")):
+        if standin.state.attribute_by(obj, name) is None:
+            standin.state.add_attribute({"object": obj, "name": name, "display": display, "data_type": "input",
+                                         "data_option": {"type": "text", "maxlength": 64, "null": True}}, 1)
+    standin.state.execute_migrations()
 
 
 def _processor(standin: Any, store: Any, policies: Any) -> Any:

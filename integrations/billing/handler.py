@@ -259,6 +259,7 @@ class BillingReceiver:
         with store.atomic():
             _serialise(store, f"billing:{org_ref}")
             current = store.get_subscription(org_ref)
+            first = current is None
             onboarded = current is None and current_from_zammad(policies, record_in_zammad) is not None
             state = _current(current) if current is not None else current_from_zammad(policies, record_in_zammad)
             problem = partner_problem(policies, record_in_zammad, request.plan) if self.organizations else None
@@ -313,7 +314,7 @@ class BillingReceiver:
         if "vip_code" in response:
             response["technical_document"] = self._document(org_ref, record_in_zammad, response["vip_code"], now)
         log.info("billing event %s for organization %s applied: %s", event_id, org_ref, ruling.reason)
-        return (201 if current is None else 200), response
+        return (201 if first else 200), response
 
     def _document(self, org_ref: str, record: Mapping[str, Any] | None, code: str,
                   now: dt.datetime) -> dict[str, Any] | None:

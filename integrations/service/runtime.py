@@ -106,7 +106,9 @@ def _billing_handler(store: Store, holder: PolicyHolder, processor: Processor, a
     from integrations.billing.zammad_side import billing_job
 
     processor.handlers["billing"] = billing_job(processor, store, adapter)
-    return BillingReceiver(store, lambda: holder.policies)
+    from integrations.billing.onboarding import zammad_organizations
+
+    return BillingReceiver(store, lambda: holder.policies, organizations=zammad_organizations(adapter))
 
 
 def _scheduler(service: Service) -> Any:

@@ -57,6 +57,8 @@ class EventError(UserError):
     """The event breaks the contract: a JSON path and what is wrong there (a 422)."""
 
     def __init__(self, path: str, message: str) -> None:
+        path = path if len(path) <= 200 else path[:200] + "..."
+        message = message if len(message) <= 300 else message[:300] + "..."  # never echo a huge value
         super().__init__(f"{path}: {message}")
         self.path = path
         self.message = message

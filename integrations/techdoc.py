@@ -7,12 +7,12 @@ cases, even if our site or your Internet connection were to be temporarily unava
 its support code, the VIP code (only when it was just issued or rotated: policydesk keeps
 only its hash), every contact channel with its opening hours, the 24/7 emergency line
 with its rules, the account managers with their hours, the commitment end and what is
-out of scope; `render_pdf` lays it out with fpdf2. The billing answer that issues a VIP
+out of scope; `render_pdf` lays it out with reportlab. The billing answer that issues a VIP
 code carries the document base64-encoded (`document_for_billing`); ``policydesk
 techdoc`` writes it to a file.
 
-fpdf2's built-in Helvetica covers Latin-1; other characters (a name in another script)
-print as ``?``.
+reportlab's built-in Helvetica covers Latin-1; characters outside it (a name in another
+script) print as boxes.
 """
 
 from __future__ import annotations
@@ -147,29 +147,27 @@ def document_content(policies: Policies, organization_id: int, *, name: str = ""
     return DocumentContent(f"Technical document - {label}", tuple(sections))
 
 
-def _latin1(text: str) -> str:
-    return text.replace("\u2013", "-").replace("\u2014", "-").encode("latin-1", "replace").decode("latin-1")
-
-
 def render_pdf(content: DocumentContent) -> bytes:
-    """The document as PDF bytes (fpdf2, A4, Helvetica)."""
-    from fpdf import FPDF
+    """The document as PDF bytes (reportlab, A4)."""
+    import io
+    from xml.sax.saxutils import escape
 
-    pdf = FPDF(format="A4")
-    pdf.set_title(_latin1(content.title))
-    pdf.set_creator("policydesk")
-    pdf.set_auto_page_break(auto=True, margin=15)
-    pdf.add_page()
-    pdf.set_font("Helvetica", "B", 16)
-    pdf.multi_cell(0, 9, _latin1(content.title), new_x="LMARGIN", new_y="NEXT")
+    from reportlab.lib.pagesizes import A4
+    from reportlab.lib.styles import getSampleStyleSheet
+    from reportlab.lib.units import mm
+    from reportlab.platypus import Paragraph, SimpleDocTemplate, Spacer
+
+    styles = getSampleStyleSheet()
+    out = io.BytesIO()
+    document = SimpleDocTemplate(out, pagesize=A4, title=content.title, author="policydesk", creator="policydesk",
+                                 leftMargin=18 * mm, rightMargin=18 * mm, topMargin=16 * mm, bottomMargin=16 * mm)
+    story: list[Any] = [Paragraph(escape(content.title), styles["Title"])]
     for heading, lines in content.sections:
-        pdf.ln(3)
-        pdf.set_font("Helvetica", "B", 12)
-        pdf.multi_cell(0, 7, _latin1(heading), new_x="LMARGIN", new_y="NEXT")
-        pdf.set_font("Helvetica", "", 10)
-        for line in lines:
-            pdf.multi_cell(0, 5.5, _latin1(line), new_x="LMARGIN", new_y="NEXT")
-    return bytes(pdf.output())
+        story.append(Spacer(1, 2 * mm))
+        story.append(Paragraph(escape(heading), styles["Heading3"]))
+        story.extend(Paragraph(escape(line), styles["BodyText"]) for line in lines)
+    document.build(story)
+    return out.getvalue()
 
 
 def technical_document(store: Any, policies: Policies, org_ref: str, record: Mapping[str, Any] | None = None,

@@ -21,17 +21,24 @@ from typing import TYPE_CHECKING, Sequence
 import pluggy
 
 if TYPE_CHECKING:
-    from plugin.model import Request
+    import datetime as dt
+    from typing import Mapping
+
     from plugin.model import (
+        AdviceVerdict,
         Contribution,
         Decision,
         EmergencyVerdict,
         EscalationState,
+        Notification,
+        Organization,
+        Policies,
+        Request,
+        Routing,
         ScopeVerdict,
         Verdict,
     )
-    import datetime as dt
-    from typing import Mapping
+    from plugin.subscription import ChangeRequest, Ruling, Subscription
 
 PROJECT = "policydesk"
 
@@ -47,6 +54,36 @@ def policydesk_plan(request: Request, decision: Decision) -> Verdict[str] | None
     :param decision: The decision so far (empty at this point).
     :returns: A verdict naming a plan of ``request.policies.plans``, or ``None`` for no
         opinion. Stops at first non-None result.
+    """
+
+
+@hookspec(firstresult=True)
+def policydesk_language(request: Request, decision: Decision) -> Verdict[str | None] | None:
+    """Say in which language the customer asked, and where that was read.
+
+    :param request: The ticket, its organization, the instant and the policies.
+        ``request.ticket.language_source`` says where the ticket's language came from
+        (see `plugin.language.request_language`).
+    :param decision: The decision so far (``plan`` is set).
+    :returns: A verdict whose value is an ISO 639-1 code (``None`` when unknown) and whose
+        reason names its source; ``None`` for no opinion. Stops at first non-None result.
+    """
+
+
+@hookspec(firstresult=True)
+def policydesk_plan_eligibility(
+    policies: Policies, organization: Organization, plan: str
+) -> Verdict[bool] | None:
+    """Decide whether ``organization`` may subscribe (or be on) ``plan``.
+
+    Called by the engine for every ticket (the answer shows in ``explain``) and by billing
+    before any plan change (an ineligible plan is refused with 409 and the reason).
+
+    :param policies: The policies (``plan.open_to_partners`` in the built-in).
+    :param organization: The organization (``partner`` flag, name, id).
+    :param plan: A plan name of ``policies.plans``.
+    :returns: A verdict whose value says eligible or not; ``None`` for no opinion. Stops at
+        first non-None result.
     """
 
 
@@ -132,10 +169,52 @@ def policydesk_escalation(
 def policydesk_priority(request: Request, decision: Decision) -> Verdict[str] | None:
     """Choose the ticket's priority (one of Zammad's priority names, e.g. ``"3 high"``).
 
+    A priority policydesk raised (``request.ticket.applied_priority``) returns to the plan's
+    when what raised it no longer holds; a priority an agent set is kept.
+
     :param request: The ticket, its organization, the instant and the policies.
-    :param decision: The decision so far (everything but tags and notes is set).
+    :param decision: The decision so far (``escalation`` and everything before it is set).
     :returns: A verdict naming the priority, or ``None`` for no opinion. Stops at
         first non-None result.
+    """
+
+
+@hookspec(firstresult=True)
+def policydesk_advice(request: Request, decision: Decision) -> Verdict[AdviceVerdict] | None:
+    """Decide how a request for customised advice is handled.
+
+    :param request: The ticket, its organization, the instant and the policies.
+    :param decision: The decision so far (``priority`` and everything before it is set).
+    :returns: A verdict whose value says whether advice was requested, whether the plan
+        includes it, whether the advice hours are open and, outside them, until when the
+        request waits; ``None`` for no opinion. Stops at first non-None result.
+    """
+
+
+@hookspec(firstresult=True)
+def policydesk_routing(request: Request, decision: Decision) -> Verdict[Routing] | None:
+    """Choose the group and owner the ticket should have.
+
+    The adapter writes the routing once, and again only when the decided routing changes:
+    an agent's later reassignment is respected.
+
+    :param request: The ticket, its organization, the instant and the policies.
+    :param decision: The decision so far (``advice`` and everything before it is set).
+    :returns: A verdict whose value names a group and/or owner (``None`` parts leave the
+        ticket's as they are); ``None`` for no opinion. Stops at first non-None result.
+    """
+
+
+@hookspec
+def policydesk_notifications(
+    request: Request, decision: Decision
+) -> Sequence[Notification] | None:
+    """Say who hears of the escalation step reached, and when (now, or at their digest).
+
+    :param request: The ticket, its organization, the instant and the policies.
+    :param decision: The decision so far (``routing`` and everything before it is set).
+    :returns: Notifications, each with the step's id, the recipient, when it is delivered,
+        its text, source and reason; every implementation's are collected.
     """
 
 
@@ -157,4 +236,54 @@ def policydesk_notes(request: Request, decision: Decision) -> Sequence[Contribut
     :param decision: The decision so far (everything but notes is set).
     :returns: Sentences, each with its source and reason; every implementation's are
         collected, the built-ins' last.
+    """
+
+
+# --------------------------------------------------------------------------- outside a ticket
+
+
+@hookspec
+def policydesk_tag_vocabulary(policies: Policies) -> Sequence[Contribution] | None:
+    """Name every tag your decisions may contribute, so policydesk can remove it later.
+
+    A tag that a decision contributed earlier and no longer wants is removed; a tag nobody
+    contributed is never touched. Where the adapter does not know what it applied earlier
+    (a ticket from before it kept track), the vocabulary says which tags are policydesk's.
+
+    :param policies: The policies (plan names, calendars, ladders).
+    :returns: Tags, each with its source and reason; every implementation's are collected.
+    """
+
+
+@hookspec(firstresult=True)
+def policydesk_commitment(
+    policies: Policies, organization: Organization, plan: str, start: dt.date, end: dt.date, months: int | None
+) -> Verdict[str | None] | None:
+    """Check a commitment's length for ``plan`` (the seed: at least 6 months on a paid plan).
+
+    :param policies: The policies (``plan.minimum_commitment_months``).
+    :param organization: The organization subscribing.
+    :param plan: A plan name of ``policies.plans``.
+    :param start: The subscription's first day.
+    :param end: The commitment's last day.
+    :param months: The commitment as a number of months, when the event gave it so.
+    :returns: A verdict whose value is the problem (one sentence), or whose value is
+        ``None`` when the commitment is long enough; ``None`` for no opinion. Stops at
+        first non-None result.
+    """
+
+
+@hookspec(firstresult=True)
+def policydesk_plan_change(
+    policies: Policies, organization: Organization, current: Subscription, change: ChangeRequest
+) -> Verdict[Ruling] | None:
+    """Rule on a billing event: an upgrade, a downgrade, a cancellation, a renewal.
+
+    :param policies: The policies (``plan_changes``, plan ranks, minimum commitments).
+    :param organization: The organization as Zammad has it.
+    :param current: Its subscription now (see `plugin.subscription.current_subscription`).
+    :param change: What the billing system asks for.
+    :returns: A verdict whose value is the `~plugin.subscription.Ruling` (allowed or not,
+        the resulting plan and commitment, when it takes effect); ``None`` for no opinion.
+        Stops at first non-None result.
     """

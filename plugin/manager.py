@@ -14,8 +14,10 @@ from plugin.errors import UserError
 from plugin.hooks import BUILTIN_PLUGINS
 
 if TYPE_CHECKING:
-    from plugin.model import Request
-    from plugin.model import Contribution, Decision, Verdict
+    import datetime as dt
+
+    from plugin.model import Contribution, Decision, Notification, Organization, Policies, Request, Verdict
+    from plugin.subscription import ChangeRequest, Ruling, Subscription
 
 #: Comma-separated plugin names to block (built-ins or entry points), e.g. "policydesk.scope".
 BLOCK_ENV = "POLICYDESK_BLOCK_PLUGINS"
@@ -125,6 +127,14 @@ class Hooks:
         except Exception as error:  # the one error boundary: say which plugin broke
             raise PluginError(name, self._culprit(caller, error), error) from error
 
+    def _call_with(self, name: str, **kwargs: Any) -> Any:
+        """A hook with other arguments than (request, decision): through pluggy (rare calls)."""
+        caller = getattr(self.pm.hook, name)
+        try:
+            return caller(**kwargs)
+        except Exception as error:  # the same error boundary as `_call`
+            raise PluginError(name, self._culprit(caller, error), error) from error
+
     def _culprit(self, caller: pluggy.HookCaller, error: BaseException) -> str:
         codes = {impl.function.__code__: impl.plugin_name for impl in caller.get_hookimpls()}
         for frame, _ in traceback.walk_tb(error.__traceback__):
@@ -155,6 +165,34 @@ class Hooks:
 
     def priority(self, request: Request, decision: Decision) -> Verdict[Any] | None:
         return self._call("policydesk_priority", request, decision)
+
+    def language(self, request: Request, decision: Decision) -> Verdict[Any] | None:
+        return self._call("policydesk_language", request, decision)
+
+    def advice(self, request: Request, decision: Decision) -> Verdict[Any] | None:
+        return self._call("policydesk_advice", request, decision)
+
+    def routing(self, request: Request, decision: Decision) -> Verdict[Any] | None:
+        return self._call("policydesk_routing", request, decision)
+
+    def notifications(self, request: Request, decision: Decision) -> tuple[Notification, ...]:
+        return _in_stage_order(self._call("policydesk_notifications", request, decision))
+
+    def plan_eligibility(self, policies: Policies, organization: Organization, plan: str) -> Verdict[bool] | None:
+        return self._call_with("policydesk_plan_eligibility", policies=policies, organization=organization, plan=plan)
+
+    def commitment(self, policies: Policies, organization: Organization, plan: str, start: dt.date, end: dt.date,
+                   months: int | None) -> Verdict[str | None] | None:
+        return self._call_with("policydesk_commitment", policies=policies, organization=organization, plan=plan,
+                               start=start, end=end, months=months)
+
+    def plan_change(self, policies: Policies, organization: Organization, current: Subscription,
+                    change: ChangeRequest) -> Verdict[Ruling] | None:
+        return self._call_with("policydesk_plan_change", policies=policies, organization=organization,
+                               current=current, change=change)
+
+    def tag_vocabulary(self, policies: Policies) -> tuple[Contribution, ...]:
+        return _in_stage_order(self._call_with("policydesk_tag_vocabulary", policies=policies))
 
     def tags(self, request: Request, decision: Decision) -> tuple[Contribution, ...]:
         return _in_stage_order(self._call("policydesk_tags", request, decision))
@@ -208,7 +246,7 @@ def _stage(contribution: Contribution, _get: Any = _STAGE.get, _last: int = len(
     return _get(contribution.source, _last)
 
 
-def _in_stage_order(results: Iterable[Sequence[Contribution] | None]) -> tuple[Contribution, ...]:
+def _in_stage_order(results: Iterable[Sequence[Any] | None]) -> tuple[Any, ...]:
     items = [item for result in results if result for item in result]
     items.sort(key=_stage)
     return tuple(items)

@@ -15,6 +15,11 @@ T = TypeVar("T")
 #: The priority names Zammad ships with; policies use these strings.
 PRIORITIES = ("1 low", "2 normal", "3 high")
 
+#: Where a request's language came from, most trusted first: a ticket attribute an agent
+#: set (e.g. for a phone call), the language detected in the customer's article, the
+#: customer's locale in Zammad (often copied from whoever created the user).
+LANGUAGE_SOURCES = ("ticket", "article", "customer")
+
 
 # --------------------------------------------------------------------------- input
 
@@ -44,7 +49,7 @@ class Ticket:
     #: When the request arrived (timezone-aware).
     created_at: dt.datetime
     category: str | None = None
-    #: ISO 639-1 language code of the customer, e.g. ``fr``.
+    #: ISO 639-1 language code of the request, e.g. ``fr`` (see `plugin.language.request_language`).
     language: str | None = None
     #: The customer asked for 24/7 emergency handling.
     emergency_requested: bool = False
@@ -53,9 +58,17 @@ class Ticket:
     first_response_at: dt.datetime | None = None
     tags: frozenset[str] = frozenset()
     priority: str | None = None
-    #: Periods the SLA clock was paused (Zammad's pending states), oldest first; an end of
-    #: ``None`` means paused now.
+    #: Periods the SLA clock was paused (states that pause it: `plugin.clock.pauses_clock`),
+    #: oldest first; an end of ``None`` means paused now.
     paused: tuple[tuple[dt.datetime, dt.datetime | None], ...] = ()
+    #: Where ``language`` came from: one of `LANGUAGE_SOURCES`, ``None`` when unknown.
+    language_source: str | None = None
+    #: The priority policydesk itself last wrote (the adapter keeps it). A current priority
+    #: equal to it is policydesk's, which it may lower again; any other is an agent's.
+    applied_priority: str | None = None
+    #: The ticket's group and owner (login or e-mail) now, ``None`` when unknown or unset.
+    group: str | None = None
+    owner: str | None = None
 
 
 # --------------------------------------------------------------------------- policies
@@ -69,6 +82,27 @@ class Window:
     close: int  # 1..1440; 1440 is "24:00"
 
 
+#: Escalation recipients that are not roles: the ticket's owner, and ``group:<name>``.
+OWNER = "owner"
+GROUP_PREFIX = "group:"
+
+
+@dataclass(frozen=True)
+class CalendarSpec:
+    """A calendar of hours.yaml as written: what sync needs to write a Zammad calendar."""
+
+    name: str
+    title: str
+    timezone: str
+    #: Weekday (0 = Monday) -> windows; a weekday missing is closed.
+    weekly: Mapping[int, tuple[Window, ...]]
+    always_open: bool = False
+    #: (country, subdivision or ``None``) of each public-holiday source.
+    holidays: tuple[tuple[str, str | None], ...] = ()
+    closed: tuple[dt.date, ...] = ()
+    special_days: Mapping[dt.date, tuple[Window, ...]] = field(default_factory=dict)
+
+
 @dataclass(frozen=True)
 class EscalationStep:
     """One rung of an escalation ladder: at ``at_percent`` of the target, do ``actions``."""
@@ -77,10 +111,18 @@ class EscalationStep:
     at_percent: float
     #: Tags to add, e.g. ``("sla:warning",)``.
     tags: tuple[str, ...] = ()
-    #: Priority to raise the ticket to (never lowered), or ``None``.
+    #: Priority to raise the ticket to while the step holds, or ``None``.
     priority: str | None = None
-    #: Account-manager roles to notify, e.g. ``("account_manager",)``.
+    #: Who hears of the step: role names (``"account_manager"``), ``"owner"`` (the ticket's
+    #: owner) and ``"group:<name>"`` (a Zammad group).
     notify: tuple[str, ...] = ()
+    #: Stable identifier (the policy's ``id``, else the name): timers, notifications and
+    #: digests refer to a step by it, never by text.
+    id: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.id:
+            object.__setattr__(self, "id", self.name)
 
 
 @dataclass(frozen=True)
@@ -126,6 +168,8 @@ class Role:
     #: croniter expression, in the role calendar's time zone, at which notifications held
     #: outside the role's hours are sent as a digest (e.g. ``"0 9 * * mon-fri"``).
     digest: str | None = None
+    #: Zammad group of the role (advice requests are routed there), or ``None``.
+    group: str | None = None
 
 
 @dataclass(frozen=True)
@@ -143,6 +187,46 @@ class ScopeRules:
     emergency_calendar: str
     emergency_priority: str
     out_of_scope: Mapping[str, OutOfScope]
+    #: Channels by which 24/7 emergency handling may be asked for ("emergency calls").
+    emergency_channels: frozenset[str] = frozenset({"phone"})
+    #: Ready replies to a refused emergency: language -> reason key -> sentence; keys are
+    #: ``intro``, ``plan``, ``channel``, ``category``, ``language``, ``scope``, ``closing``.
+    emergency_replies: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    #: Language of the reply when the customer's has none.
+    reply_fallback_language: str = "en"
+    #: Customised advice: its category, the calendar of its hours, and where it goes.
+    advice: AdviceRules | None = None
+
+
+@dataclass(frozen=True)
+class AdviceRules:
+    """Customised advice (Enterprise in the seed, Mon-Fri 09:00-18:00)."""
+
+    category: str
+    #: The advice hours.
+    calendar: str
+    #: The group advice requests are routed to, and the role whose person owns them.
+    group: str | None = None
+    owner_role: str | None = None
+
+
+@dataclass(frozen=True)
+class RouteRule:
+    """Where a kind of request goes: a Zammad group and/or an owner role."""
+
+    group: str | None = None
+    #: An account-manager role whose person (for the organization) becomes the owner.
+    owner_role: str | None = None
+
+
+@dataclass(frozen=True)
+class RoutingRules:
+    """Routing by what the request is, most specific first: a granted emergency, a
+    category, the plan. Advice is routed by `AdviceRules`."""
+
+    emergency: RouteRule | None = None
+    categories: Mapping[str, RouteRule] = field(default_factory=dict)
+    plans: Mapping[str, RouteRule] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -172,7 +256,17 @@ class Policies:
     escalation_sweep: str = "* * * * *"
     #: The raw documents, by file name, for integrations that sync them elsewhere.
     documents: Mapping[str, Any] = field(default_factory=dict)
-
+    #: Ticket states that pause the clock; ``None`` follows Zammad (each state's
+    #: ``ignore_escalation``), see `plugin.clock.pauses_clock`.
+    pause_states: frozenset[str] | None = None
+    #: What reaches people at once even outside their hours: ``"emergency"`` (a granted
+    #: emergency) and/or step ids.
+    urgent: frozenset[str] = frozenset({"emergency"})
+    routing: RoutingRules = field(default_factory=RoutingRules)
+    #: Calendar name -> its definition as written (for sync, which writes Zammad calendars).
+    calendar_specs: Mapping[str, CalendarSpec] = field(default_factory=dict)
+    #: A short digest of the policy files (12 hex of sha256 over names and bytes).
+    version: str = ""
 
 
 # --------------------------------------------------------------------------- output
@@ -197,6 +291,61 @@ class EmergencyVerdict:
     eligible: bool
     #: Why eligible or not, one sentence each (every failed condition is listed).
     reasons: tuple[str, ...]
+    #: Keys of the failed conditions (``plan``, ``channel``, ``category``, ``language``,
+    #: ``scope``), in `reasons`' order; empty when granted or not requested.
+    refused_for: tuple[str, ...] = ()
+    #: A refused emergency: the reply an agent can send the customer, and its language.
+    reply: str | None = None
+    reply_language: str | None = None
+
+
+@dataclass(frozen=True)
+class Routing:
+    """Where the ticket should be: a Zammad group and an owner; ``None`` leaves it as is.
+
+    The adapter writes a routing once and again only when the decision's routing changes,
+    so an agent's later reassignment stands.
+    """
+
+    group: str | None = None
+    owner: str | None = None
+
+
+@dataclass(frozen=True)
+class AdviceVerdict:
+    """A request for customised advice."""
+
+    requested: bool
+    #: The plan includes customised advice.
+    included: bool = False
+    #: The advice hours are open at ``now``.
+    open_now: bool = False
+    #: Outside the advice hours: when the next advice window opens (the request waits).
+    queued_until: dt.datetime | None = None
+
+
+@dataclass(frozen=True)
+class Notification:
+    """Who hears of an escalation step, and when.
+
+    ``deliver_at`` equals the decision's ``now`` when the notification goes out at once;
+    later, it is held until then (the recipient's digest).
+    """
+
+    #: `EscalationStep.id` of the step.
+    step_id: str
+    #: ``"role"``, ``"group"`` or ``"owner"``.
+    kind: str
+    #: The role name, the group name, or ``"owner"``.
+    recipient: str
+    #: Who that is for this ticket (the role's person, the owner); ``None`` for a group.
+    person: str | None
+    immediate: bool
+    deliver_at: dt.datetime
+    #: The message: what holds, for whom.
+    text: str
+    source: str
+    reason: str
 
 
 @dataclass(frozen=True)
@@ -250,6 +399,14 @@ class Decision:
     priority: Verdict[str] | None = None
     tags: tuple[Contribution, ...] = ()
     notes: tuple[Contribution, ...] = ()
+    #: The request's language, and where it came from (in the reason).
+    language: Verdict[str | None] | None = None
+    #: May the organization be on its plan (partners: plans open to partners)?
+    eligibility: Verdict[bool] | None = None
+    advice: Verdict[AdviceVerdict] | None = None
+    routing: Verdict[Routing] | None = None
+    #: Who hears of the step reached, and when.
+    notifications: tuple[Notification, ...] = ()
 
     def with_(self, **changes: Any) -> "Decision":
         """A copy with ``changes`` applied (like `dataclasses.replace`, but cheap).

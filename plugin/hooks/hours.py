@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from plugin.hookspecs import hookimpl
 from plugin.model import Contribution, Decision, Request, Verdict
+from plugin.tags import hours_tag
 
 SOURCE = "policydesk.hours"
 
@@ -26,4 +27,4 @@ def policydesk_calendar(request: Request, decision: Decision) -> Verdict[str]:
 @hookimpl(trylast=True)
 def policydesk_tags(request: Request, decision: Decision) -> list[Contribution]:
     assert decision.calendar is not None
-    return [Contribution(f"hours:{decision.calendar.value}", SOURCE, decision.calendar.reason)]
+    return [Contribution(hours_tag(decision.calendar.value), SOURCE, decision.calendar.reason)]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from plugin.hookspecs import hookimpl
 from plugin.model import Contribution, Decision, Request, ScopeVerdict, Verdict
+from plugin.tags import OUT_OF_SCOPE_TAG
 
 SOURCE = "policydesk.scope"
 
@@ -35,7 +36,7 @@ def policydesk_tags(request: Request, decision: Decision) -> list[Contribution]:
     scope = decision.scope
     if scope is None or scope.value.in_scope:
         return []
-    return [Contribution("out-of-scope", SOURCE, scope.reason)]
+    return [Contribution(OUT_OF_SCOPE_TAG, SOURCE, scope.reason)]
 
 
 @hookimpl(trylast=True)

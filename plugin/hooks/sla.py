@@ -2,8 +2,8 @@
 
 The deadline is the plan's target counted in open time of the chosen calendar from the
 ticket's creation; each escalation step is due at its share of that target, counted the
-same way. A first response stops the clock; a pending state pauses it (the paused open
-time is added to the deadline).
+same way (`plugin.clock.deadline`). A first response stops the clock; a state that
+pauses it (`plugin.clock.pauses_clock`) adds the paused open time to the deadline.
 """
 
 from __future__ import annotations
@@ -11,8 +11,9 @@ from __future__ import annotations
 import datetime as dt
 
 from plugin.calendar import BusinessCalendar
+from plugin.clock import deadline as clock_deadline
 from plugin.hookspecs import hookimpl
-from plugin.model import Contribution, Decision, EscalationState, Request, Ticket, Verdict
+from plugin.model import GROUP_PREFIX, OWNER, Contribution, Decision, EscalationState, Request, Ticket, Verdict
 from plugin.timefmt import human_instant, human_minutes
 
 SOURCE = "policydesk.sla"
@@ -31,8 +32,9 @@ def policydesk_first_response_due(request: Request, decision: Decision) -> Verdi
     if due is None:
         since = request.ticket.paused[-1][0]
         return Verdict(None, SOURCE, f"the clock is paused since {human_instant(since.astimezone(calendar.timezone))} "
-                       "(pending state); no deadline while paused")
-    paused = "" if not request.ticket.paused else ", plus the open time spent in pending states"
+                       f"(state {request.ticket.state!r}); the {plan.title} plan's "
+                       f"{human_minutes(plan.first_response_minutes)} target resumes when the ticket leaves it")
+    paused = "" if not request.ticket.paused else ", plus the open time the clock was paused"
     return Verdict(
         due,
         SOURCE,
@@ -44,21 +46,9 @@ def policydesk_first_response_due(request: Request, decision: Decision) -> Verdi
 def deadline(calendar: BusinessCalendar, ticket: Ticket, minutes: float) -> dt.datetime | None:
     """When ``minutes`` of open time have run on the ticket's clock, skipping paused periods.
 
-    ``None`` while the clock is paused before the target is reached.
+    ``None`` while the clock is paused before the target is reached (`plugin.clock.deadline`).
     """
-    remaining, cursor = float(minutes), ticket.created_at
-    for start, end in ticket.paused:
-        if end is not None and end <= cursor:
-            continue
-        start = max(start, cursor)
-        due = calendar.add(cursor, remaining)
-        if due <= start:
-            return due
-        remaining -= calendar.open_minutes_between(cursor, start)
-        if end is None:
-            return None
-        cursor = end
-    return calendar.add(cursor, remaining)
+    return clock_deadline(calendar, ticket.created_at, minutes, ticket.paused)
 
 
 @hookimpl(trylast=True)
@@ -112,13 +102,24 @@ def policydesk_notes(request: Request, decision: Decision) -> list[Contribution]
     if due is None:
         return []
     if due.value is None:
-        return [Contribution("No guaranteed response time: " + due.reason + ".", SOURCE, due.reason)]
+        if request.plan_of(decision).first_response_minutes is None:
+            return [Contribution("No guaranteed response time: " + due.reason + ".", SOURCE, due.reason)]
+        return [Contribution("First-response clock paused: " + due.reason + ".", SOURCE, due.reason)]
     notes = [Contribution(f"First response due {human_instant(due.value)}: {due.reason}.", SOURCE, due.reason)]
     escalation = decision.escalation
     if escalation is not None and escalation.value.step is not None:
         step = escalation.value.step
+        plan = request.plan_of(decision)
         roles = request.policies.roles
-        notify = ", ".join(roles[r].title.lower() for r in step.notify if r in roles)
+        who = []
+        for target in step.notify:  # only the plan's roles: no technical account manager on Pro
+            if target == OWNER:
+                who.append("the ticket owner")
+            elif target.startswith(GROUP_PREFIX):
+                who.append(f"group {target[len(GROUP_PREFIX):]}")
+            elif target in plan.account_manager_roles and target in roles:
+                who.append(roles[target].title.lower())
+        notify = ", ".join(who)
         text = f"Escalation {step.name!r}: {escalation.reason}" + (f"; notify {notify}." if notify else ".")
         notes.append(Contribution(text, SOURCE, escalation.reason))
     return notes

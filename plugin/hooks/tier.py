@@ -5,6 +5,7 @@ from __future__ import annotations
 from plugin.model import Request
 from plugin.hookspecs import hookimpl
 from plugin.model import PRIORITIES, Contribution, Decision, Verdict
+from plugin.tags import plan_tag
 
 SOURCE = "policydesk.tier"
 
@@ -29,7 +30,9 @@ def policydesk_plan(request: Request, decision: Decision) -> Verdict[str]:
 def policydesk_priority(request: Request, decision: Decision) -> Verdict[str]:
     """The plan's priority, raised by a granted emergency or a reached escalation step.
 
-    Never lower than the ticket's current priority: an agent who raised it keeps it.
+    Never lower than a priority an agent set: the ticket's current priority counts unless
+    it is the one policydesk itself wrote (``ticket.applied_priority``), which returns to
+    the plan's once what raised it no longer holds.
     """
     plan = request.plan_of(decision)
     candidates = [(plan.priority, f"the {plan.title} plan's priority")]
@@ -41,8 +44,8 @@ def policydesk_priority(request: Request, decision: Decision) -> Verdict[str]:
         step = escalation.value.step
         candidates.append((step.priority, f"escalation step {step.name!r}"))
     current = request.ticket.priority
-    if current in PRIORITIES:
-        candidates.append((current, "the ticket's current priority (never lowered)"))
+    if current in PRIORITIES and current != request.ticket.applied_priority:
+        candidates.append((current, "the ticket's current priority, set by an agent (never lowered)"))
     value, why = max(candidates, key=lambda c: _rank(c[0]))
     return Verdict(value, SOURCE, f"{value} from {why}")
 
@@ -57,7 +60,7 @@ def _rank(priority: str) -> int:
 @hookimpl(trylast=True)
 def policydesk_tags(request: Request, decision: Decision) -> list[Contribution]:
     assert decision.plan is not None
-    return [Contribution(f"plan:{decision.plan.value}", SOURCE, decision.plan.reason)]
+    return [Contribution(plan_tag(decision.plan.value), SOURCE, decision.plan.reason)]
 
 
 @hookimpl(trylast=True)

@@ -18,6 +18,7 @@ Every problem becomes a `PolicyError` (`errors`) that points at a file, a line a
 
 from __future__ import annotations
 
+import hashlib
 import os
 
 from plugin.model import Policies
@@ -53,7 +54,16 @@ def load_policies(directory: str | os.PathLike[str]) -> Policies:
     documents, errors = _check(directory)
     if errors:
         raise PolicyErrors(errors)
-    return build(os.fspath(directory), {name: doc.data for name, doc in documents.items()})
+    return build(os.fspath(directory), {name: doc.data for name, doc in documents.items()},
+                 version=policy_version(documents))
+
+
+def policy_version(documents: dict[str, Document]) -> str:
+    """12 hex digits of sha256 over each file's name and bytes, in name order."""
+    digest = hashlib.sha256()
+    for name in sorted(documents):
+        digest.update(name.encode() + b"\0" + documents[name].raw + b"\0")
+    return digest.hexdigest()[:12]
 
 
 def _check(directory: str | os.PathLike[str]) -> tuple[dict[str, Document], list[PolicyError]]:

@@ -8,12 +8,16 @@ from typing import Any, Callable, Iterable, Mapping
 import holidays as holidays_lib
 
 from plugin.model import (
+    AdviceRules,
+    CalendarSpec,
     EscalationStep,
     OutOfScope,
     Plan,
     PlanChanges,
     Policies,
     Role,
+    RouteRule,
+    RoutingRules,
     ScopeRules,
     Window,
 )
@@ -22,15 +26,23 @@ from plugin.policy.values import _days, _minutes, parse_duration
 FILES = ("hours.yaml", "plans.yaml", "scope.yaml")
 
 
-def build(source: str, documents: Mapping[str, Any]) -> Policies:
+#: Reply texts used when scope.yaml gives none (the policies normally do).
+_NO_REPLIES: Mapping[str, Mapping[str, str]] = {}
+
+
+def build(source: str, documents: Mapping[str, Any], version: str = "") -> Policies:
     """The `Policies` from documents that passed every check (so no checking here)."""
     hours, plans, scope = (documents[name] for name in FILES)
     timezone = hours["timezone"]
     roles = {
         name: Role(name=name, title=role["title"], calendar=role["calendar"], pool=tuple(role.get("pool", ())),
-                   capacity=role.get("capacity"), digest=role.get("digest"))
+                   capacity=role.get("capacity"), digest=role.get("digest"), group=role.get("group"))
         for name, role in plans.get("roles", {}).items()
     }
+    clock = plans.get("clock", {})
+    pause_states = clock.get("pause_states", "zammad")
+    advice = scope.get("advice")
+    routing = scope.get("routing", {})
     escalation = plans.get("escalation", {})
     default_ladder = _ladder(escalation.get("ladder", []))
     channels = dict(plans.get("channels", {}))
@@ -55,10 +67,50 @@ def build(source: str, documents: Mapping[str, Any]) -> Policies:
                 category: OutOfScope(category=category, referral=rule["referral"])
                 for category, rule in scope.get("out_of_scope", {}).items()
             },
+            emergency_channels=frozenset(emergency.get("channels", ("phone",))),
+            emergency_replies={lang: dict(texts) for lang, texts in emergency.get("replies", _NO_REPLIES).items()},
+            reply_fallback_language=emergency.get("reply_fallback_language", "en"),
+            advice=None if advice is None else AdviceRules(advice["category"], advice["calendar"],
+                                                           advice.get("group"), advice.get("owner_role")),
         ),
         plan_changes=PlanChanges(**plans["plan_changes"]),
         escalation_sweep=escalation.get("sweep", "* * * * *"),
         documents=dict(documents),
+        pause_states=None if pause_states == "zammad" else frozenset(pause_states),
+        urgent=frozenset(plans.get("notifications", {}).get("urgent", ("emergency",))),
+        routing=RoutingRules(
+            emergency=_route(routing.get("emergency")),
+            categories={name: _route(rule) for name, rule in routing.get("categories", {}).items()},  # type: ignore[misc]
+            plans={name: _route(rule) for name, rule in routing.get("plans", {}).items()},  # type: ignore[misc]
+        ),
+        calendar_specs={name: _calendar_spec(name, cal, timezone) for name, cal in hours["calendars"].items()},
+        version=version,
+    )
+
+
+def _route(rule: Mapping[str, Any] | None) -> RouteRule | None:
+    return None if rule is None else RouteRule(rule.get("group"), rule.get("owner_role"))
+
+
+def _calendar_spec(name: str, calendar: Mapping[str, Any], default_timezone: str) -> CalendarSpec:
+    weekly_spec = calendar["weekly"]
+    weekly: dict[int, tuple[Window, ...]] = {}
+    if weekly_spec == "24/7":
+        weekly = {day: (Window(0, 1440),) for day in range(7)}
+    else:
+        for key, windows in weekly_spec.items():
+            for day in _days(key) or ():
+                weekly[day] = _windows(windows)
+    return CalendarSpec(
+        name=name,
+        title=calendar.get("title", name),
+        timezone=calendar.get("timezone", default_timezone),
+        weekly=weekly,
+        always_open=weekly_spec == "24/7",
+        holidays=tuple((h["country"], h.get("subdivision")) for h in calendar.get("holidays", ())),
+        closed=tuple(dt.date.fromisoformat(d) for d in calendar.get("closed", ())),
+        special_days={dt.date.fromisoformat(d["date"]): _windows(d["windows"])
+                      for d in calendar.get("special_days", ())},
     )
 
 
@@ -92,6 +144,7 @@ def _ladder(steps: Iterable[Mapping[str, Any]]) -> tuple[EscalationStep, ...]:
             tags=tuple(step.get("tags", ())),
             priority=step.get("priority"),
             notify=tuple(step.get("notify", ())),
+            id=step.get("id", ""),
         )
         for step in steps
     )

@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 import holidays as holidays_lib
 from croniter import croniter
 
+from plugin.model import GROUP_PREFIX, OWNER
 from plugin.policy.errors import PolicyError
 from plugin.policy.read import Document
 from plugin.policy.values import (
@@ -51,6 +52,10 @@ class CrossChecks:
         self.plans = documents["plans.yaml"]
         self.scope = documents["scope.yaml"]
         self.errors: list[PolicyError] = []
+        #: Ids of every escalation step (for notifications.urgent).
+        self.step_ids: set[str] = set()
+        plans_data = _mapping(documents["plans.yaml"].data).get("plans")
+        self.plan_names: list[str] | None = list(plans_data) if isinstance(plans_data, dict) else None
         calendars = _mapping(self.hours.data).get("calendars")
         #: Names other files may refer to; ``None`` when unknown (the file itself is broken).
         self.calendars: list[str] | None = list(calendars) if isinstance(calendars, dict) else None
@@ -64,7 +69,17 @@ class CrossChecks:
         self.check_hours()
         self.check_plans()
         self.check_scope()
+        self.check_urgent()
         return self.errors
+
+    def check_urgent(self) -> None:
+        doc = self.plans
+        for i, item in enumerate(_items(_mapping(_mapping(doc.data).get("notifications")).get("urgent"))):
+            if isinstance(item, str) and item != "emergency" and item not in self.step_ids:
+                known = ["emergency", *sorted(self.step_ids)]
+                self.add(doc, ("notifications", "urgent", i),
+                         f'unknown "{item}"{did_you_mean(item, known)}; expected emergency or a step id: '
+                         f'{", ".join(known)}')
 
     def add(self, doc: Document, path: DocPath, message: str, *, key: bool = False) -> None:
         self.errors.append(doc.error(path, message, key=key))
@@ -216,6 +231,10 @@ class CrossChecks:
         if isinstance(name, str) and self.calendars is not None and name not in self.calendars:
             self.add(doc, path, _unknown("calendar", name, self.calendars, " in hours.yaml"))
 
+    def check_category(self, doc: Document, path: DocPath, name: Any, *, key: bool = False) -> None:
+        if isinstance(name, str) and self.categories is not None and name not in self.categories:
+            self.add(doc, path, _unknown("category", name, self.categories, ""), key=key)
+
     def check_role(self, doc: Document, path: DocPath, name: Any) -> None:
         if isinstance(name, str) and self.roles is not None and name not in self.roles:
             self.add(doc, path, _unknown("role", name, self.roles, " in plans.yaml"))
@@ -290,8 +309,17 @@ class CrossChecks:
                                                     f"after {previous[0]:g}% (line {line})")
                 if previous is None or at > previous[0]:
                     previous = (at, i)
-            for j, role in enumerate(_items(step.get("notify"))):
-                self.check_role(doc, path + (i, "notify", j), role)
+            for j, target in enumerate(_items(step.get("notify"))):
+                if target == OWNER:
+                    continue
+                if isinstance(target, str) and target.startswith(GROUP_PREFIX):
+                    if not target[len(GROUP_PREFIX):].strip():
+                        self.add(doc, path + (i, "notify", j), 'expected a group name after "group:"')
+                    continue
+                self.check_role(doc, path + (i, "notify", j), target)
+            step_id = step.get("id", name)
+            if isinstance(step_id, str):
+                self.step_ids.add(step_id)
 
     # ------------------------------------------------------------------ scope.yaml
 
@@ -310,6 +338,21 @@ class CrossChecks:
                 self.add(doc, ("emergency", "categories", i), f'category "{category}" is out of scope (line {line}) '
                                                               "and cannot qualify as an emergency")
         self.check_calendar(doc, ("emergency", "calendar"), emergency.get("calendar"))
+        advice = data.get("advice")
+        if isinstance(advice, dict):
+            self.check_category(doc, ("advice", "category"), advice.get("category"))
+            self.check_calendar(doc, ("advice", "calendar"), advice.get("calendar"))
+            self.check_role(doc, ("advice", "owner_role"), advice.get("owner_role"))
+        routing = _mapping(data.get("routing"))
+        self.check_role(doc, ("routing", "emergency", "owner_role"), _mapping(routing.get("emergency")).get("owner_role"))
+        for category, rule in _mapping(routing.get("categories")).items():
+            self.check_category(doc, ("routing", "categories", category), category, key=True)
+            self.check_role(doc, ("routing", "categories", category, "owner_role"), _mapping(rule).get("owner_role"))
+        for plan, rule in _mapping(routing.get("plans")).items():
+            if self.plan_names is not None and plan not in self.plan_names:
+                self.add(doc, ("routing", "plans", plan), _unknown("plan", plan, self.plan_names, " in plans.yaml"),
+                         key=True)
+            self.check_role(doc, ("routing", "plans", plan, "owner_role"), _mapping(rule).get("owner_role"))
         for category in out_of_scope:
             if self.categories is not None and category not in self.categories:
                 self.add(doc, ("out_of_scope", category), _unknown("category", category, self.categories, ""),

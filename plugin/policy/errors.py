@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Iterable
 
+from plugin.errors import UserError
+
 class PolicyError(Exception):
     """One problem in a policy file, pointing at the file, line and column (1-based)."""
 
@@ -32,7 +34,7 @@ class PolicyError(Exception):
         return (self.file, self.line, self.column, self.path, self.message)
 
 
-class PolicyErrors(Exception):
+class PolicyErrors(UserError):
     """Raised by `load_policies`: every problem found, sorted by file and line."""
 
     def __init__(self, errors: Iterable[PolicyError]) -> None:

@@ -19,6 +19,8 @@ class Document:
     name: str
     file: str
     source: Source | None = None
+    #: The file's bytes as read (for the policies' version digest).
+    raw: bytes = b""
 
     @property
     def data(self) -> Any:
@@ -36,7 +38,7 @@ def read_document(directory: str, name: str) -> tuple[Document, list[PolicyError
     """Read and parse one policy file; the errors say why it could not be read."""
     doc = Document(name, os.path.join(directory, name))
     try:
-        raw = Path(doc.file).read_bytes()
+        raw = doc.raw = Path(doc.file).read_bytes()
     except FileNotFoundError:
         where = "" if os.path.isdir(directory) else f" (there is no directory {directory})"
         return doc, [doc.error((), f"file not found{where}")]

@@ -205,4 +205,6 @@ def test_hook_call_monitoring_sees_every_call(bundled_policies):
         engine.evaluate(TICKET, ORG, NOW)
     finally:
         undo()
-    assert sorted(calls) == sorted(n for n in dir(hookspecs) if n.startswith("policydesk_"))
+    #: Hooks the engine does not call for a ticket (billing and the adapter ask them).
+    outside_a_ticket = {"policydesk_tag_vocabulary", "policydesk_commitment", "policydesk_plan_change"}
+    assert sorted(calls) == sorted(n for n in dir(hookspecs) if n.startswith("policydesk_") and n not in outside_a_ticket)

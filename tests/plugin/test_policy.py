@@ -94,8 +94,9 @@ def test_bundled_policies_load_with_the_seed_values(recorded):
     assert pro.channel_calendars["phone"] == "phone" and pro.channel_calendars["whatsapp"] == "email"
     assert pro.default_calendar == "email" and pro.priority == "2 normal"
     assert pro.escalation == (
-        EscalationStep("warning", 75.0, ("sla:warning",), None, ("account_manager",)),
-        EscalationStep("breach", 100.0, ("sla:breached",), "3 high", ("account_manager", "technical_account_manager")),
+        EscalationStep("warning", 75.0, ("sla:warning",), None, ("owner", "account_manager"), "warning"),
+        EscalationStep("breach", 100.0, ("sla:breached",), "3 high", ("owner", "account_manager",
+                                                                        "technical_account_manager"), "breach"),
     )
     assert policies.roles["technical_account_manager"].calendar == "account_manager"
     assert policies.roles["account_manager"].title == "Account manager"
@@ -338,7 +339,7 @@ def test_not_utf8_is_an_error_with_its_line(tmp_path):
         ("    capacity: 40\n", "    capacity: 0\n",
          "expected at least 1; got the number 0"),
         ("    - name: breach", "    - name: warning", 'step "warning" is already on the ladder (line {line of - name: warning})'),
-        ("notify: [account_manager]", "notify: [account_manager, account_manager]",
+        ("notify: [owner, account_manager]", "notify: [owner, account_manager, account_manager]",
          '"account_manager" is listed twice'),
         ("plans:\n  standard:", "plans:\n  <<: 5\n  standard:", "<< must merge a mapping or a list of mappings"),
         ("escalation:\n", "escalation: !include escalation.yaml\nx:\n",

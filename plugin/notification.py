@@ -1,0 +1,59 @@
+"""When a recipient hears of an escalation step: now, or at their digest. Pure.
+
+A role has working hours (``roles.<name>.calendar`` in plans.yaml, e.g. account managers
+Mon-Fri 09:00-18:00). Inside them a notification goes out at once; outside them it is held
+for the role's digest: the first tick of ``roles.<name>.digest`` (a cron schedule in the
+calendar's zone) at or after the calendar's next opening, or that opening itself when the
+role has no digest schedule. What the policies mark urgent (``notifications.urgent``: a
+granted emergency, or a step's id) goes out at once whatever the hour. Groups and the
+ticket's owner have no hours in the policies: they hear at once.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from croniter import croniter
+
+from plugin.model import Policies
+from plugin.timefmt import human_instant
+
+UTC = dt.timezone.utc
+
+
+def digest_time(role: Any, calendar: Any, now: dt.datetime) -> dt.datetime:
+    """When a notification held at ``now`` for ``role`` goes out (UTC): the first tick of the
+    role's digest schedule at or after the calendar's next opening; the opening itself when
+    the role has no digest schedule."""
+    opening = calendar.next_open(now)
+    if not getattr(role, "digest", None):
+        return opening.astimezone(UTC)
+    start = opening.astimezone(calendar.timezone) - dt.timedelta(microseconds=1)
+    return croniter(role.digest, start).get_next(dt.datetime).astimezone(UTC)
+
+
+def delivery_time(policies: Policies, kind: str, recipient: str, now: dt.datetime,
+                  urgent: str | None = None) -> tuple[bool, dt.datetime, str]:
+    """(immediate, deliver at, why) for a notification to ``recipient`` at ``now``.
+
+    :param kind: ``"role"``, ``"group"`` or ``"owner"``.
+    :param recipient: The role name (for ``"role"``), the group name, or ``"owner"``.
+    :param urgent: Why the notification is urgent (e.g. "a granted 24/7 emergency"), or
+        ``None``; an urgent notification goes out at once.
+    """
+    if kind != "role":
+        return True, now, f"the {'ticket owner' if kind == 'owner' else f'group {recipient!r}'} is told at once"
+    role = policies.roles.get(recipient)
+    title = role.title.lower() if role is not None else recipient
+    if urgent is not None:
+        return True, now, f"{urgent} is urgent: the {title} is told at once, whatever the hour"
+    calendar = policies.calendars.get(role.calendar) if role is not None else None
+    if calendar is None:
+        return True, now, f"the {title} has no working hours in the policies: told at once"
+    if calendar.is_open(now):
+        return True, now, f"within the {title}'s hours ({role.calendar!r} calendar): told at once"  # type: ignore[union-attr]
+    at = digest_time(role, calendar, now)
+    local = human_instant(at.astimezone(calendar.timezone))
+    return False, at, (f"outside the {title}'s hours ({role.calendar!r} calendar): held for the digest "  # type: ignore[union-attr]
+                       f"at {local}")

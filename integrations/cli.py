@@ -14,6 +14,7 @@ import os
 import sys
 from typing import Any, Sequence
 
+from integrations.billing.commands import add_billing_commands
 from integrations.demo import add_demo_command
 from integrations.replay.cli import add_replay_command
 from integrations.statement.cli import add_statement_command
@@ -35,6 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
     policies_default = default_policies_dir()
     add_engine_commands(sub, policies_default)
     add_service_commands(sub, policies_default)
+    add_billing_commands(sub, policies_default)
     add_sync_command(sub)
     add_demo_command(sub)
     add_replay_command(sub)
@@ -48,7 +50,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def add_service_commands(sub: Any, policies_default: str, policies_help: str = POLICIES_HELP) -> None:
-    """``serve``, ``zammad-sandbox``, ``vip-rotate`` and ``queue``."""
+    """``serve``, ``zammad-sandbox`` and ``queue`` (``vip-rotate``: `integrations.billing.commands`)."""
     serve = sub.add_parser(
         "serve",
         help="run the webhook service next to a Zammad (waitress)",
@@ -73,15 +75,6 @@ def add_service_commands(sub: Any, policies_default: str, policies_help: str = P
     sandbox.add_argument("--webhook-backoff", type=float, default=10.0, metavar="SECONDS",
                          help="seconds times the attempt number between webhook retries (Zammad: 10)")
     sandbox.set_defaults(func=cmd_sandbox)
-
-    vip = sub.add_parser("vip-rotate", help="give an organization a new VIP code (the old one stops working)",
-                         description="Issue a new VIP code for an organization whose code was lost, e.g. when "
-                                     "the billing system never received the activation's answer. The code is "
-                                     "printed once and only its salted hash is stored.")
-    vip.add_argument("--organization", type=int, required=True, metavar="ZAMMAD_ID",
-                     help="the organization's id in Zammad")
-    vip.add_argument("--store", metavar="URL", help=STORE_HELP)
-    vip.set_defaults(func=cmd_vip_rotate)
 
     queue = sub.add_parser("queue", help="show the work queue; list or requeue parked events",
                            description="Show the durable work queue's counts and parked events (with their "
@@ -118,24 +111,6 @@ def cmd_sandbox(args: argparse.Namespace) -> int:
 
     return standin_main(["--host", args.host, "--port", str(args.port), "--webhook-backoff", str(args.webhook_backoff)]
                         + (["--seed", args.seed] if args.seed else []))
-
-
-def cmd_vip_rotate(args: argparse.Namespace) -> int:
-    from integrations.billing import org_ref_for
-    from integrations.settings import store_url
-    from integrations.store import open_store
-    from integrations.vip import rotate_vip_code
-
-    store = open_store(store_url(args.store))
-    with store:
-        org_ref = org_ref_for(args.organization)
-        if store.get_subscription(org_ref) is None:
-            raise UserError(f"organization {args.organization} has no subscription in this store")
-        with store.atomic():
-            code = rotate_vip_code(store, org_ref)
-    print(f"new VIP code for organization {args.organization}: {code}")
-    print("Give it to the customer now (technical document); it is not stored and cannot be shown again.")
-    return 0
 
 
 def cmd_queue(args: argparse.Namespace) -> int:

@@ -37,7 +37,7 @@ from typing import Any
 log = logging.getLogger("policydesk.support_code")
 
 __all__ = [
-    "ORG_SUPPORT_CODE", "TAG_INVALID", "TAG_LINKED", "TAG_MISMATCH", "TICKET_SUPPORT_CODE", "check_digit",
+    "ORG_SUPPORT_CODE", "TAG_INVALID", "TAG_LINKED", "TAG_MISMATCH", "TICKET_SUPPORT_CODE", "check_digit", "normalise",
     "check_support_code_entry", "ensure_support_code", "organization_of", "support_code", "support_code_key",
 ]
 

@@ -35,6 +35,7 @@ from integrations.billing.onboarding import (
     partner_problem,
 )
 from integrations.billing.rules import ChangeRequest, Current, Ruling, add_months, commitment_problem, decide
+from integrations.billing.managers import assignment_problem, reassign
 from integrations.billing.scheduled import schedule_cancellation, withdraw_cancellation
 from integrations.store import Store
 from integrations.vip import issue_vip_code
@@ -211,6 +212,10 @@ def parse_event(policies: Policies, event: Mapping[str, Any]) -> tuple[str, Chan
         raise EventError(where, "the commitment would end after the year 9999") from None
     if problem:
         raise EventError(where, problem)
+    for role, person in (sub.get("account_managers") or {}).items():
+        refused = assignment_problem(policies, plan, role, person)
+        if refused is not None:
+            raise EventError(f"$.subscription.account_managers.{role}", refused)
     return org_ref_for(org["zammad_organization_id"]), ChangeRequest(
         kind, plan, start, commitment_end=end, billing_period=sub.get("billing_period"))
 
@@ -307,7 +312,8 @@ class BillingReceiver:
                          event_id, org_ref, request.effective.isoformat())
                 return 200, response
             withdrawn = withdraw_cancellation(store, org_ref, f"superseded by {event_id}", now)
-            response = self._apply(policies, org_ref, current, request, ruling, now)
+            response = self._apply(policies, org_ref, current, request, ruling, now,
+                                   event["subscription"].get("account_managers"))
             if withdrawn is not None:
                 response["withdrawn_cancellation"] = withdrawn
             record.update({k: v for k, v in response.items() if k not in ("vip_code", "technical_document")})
@@ -330,7 +336,7 @@ class BillingReceiver:
             return None
 
     def _apply(self, policies: Policies, org_ref: str, current: Any, request: ChangeRequest, ruling: Ruling,
-               now: dt.datetime) -> dict[str, Any]:
+               now: dt.datetime, requested_managers: Mapping[str, str] | None = None) -> dict[str, Any]:
         store = self.store
         started = current.started_at if current is not None and ruling.kind in ("unchanged", "renewal") else (
             _utc_midnight(request.effective))
@@ -341,6 +347,8 @@ class BillingReceiver:
         for role in store.managers_of(org_ref):
             if role not in plan.account_manager_roles:
                 store.unassign_manager(org_ref, role)  # the plan no longer includes the role
+        for role, person in (requested_managers or {}).items():  # named by the event: a reassignment
+            reassign(store, policies, org_ref, role, person, now, by=f"billing event {request.type}", enqueue=False)
         managers: dict[str, str] = {}
         unassigned: list[str] = []
         for role in plan.account_manager_roles:

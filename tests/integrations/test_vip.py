@@ -189,3 +189,47 @@ def test_check_vip_entry_ticket_without_organization(zammad, adapter, store) -> 
     assert check_vip_entry(adapter, store, ticket["id"], adapter.read_state(ticket["id"]), now=NOW) == TAG_MISMATCH
     entry = store.audit_log(subject=f"ticket:{ticket['id']}", kind="vip_check")[0]
     assert entry.data["organization"] is None and "no organization" in entry.data["reason"]
+
+
+# --------------------------------------------------------------------------- the plan, and the code alone
+
+
+def test_code_verifies_only_while_the_plan_includes_it(store, bundled_policies) -> None:
+    store.put_subscription("7", plan="pro", started_at=NOW, commitment_end=None, billing_period=None, now=NOW)
+    code = issue_vip_code(store, "7", NOW)
+    assert verify_vip(store, "7", code, bundled_policies)
+    store.put_subscription("7", plan="standard", started_at=NOW, commitment_end=None, billing_period=None, now=NOW)
+    assert verify_vip(store, "7", code)  # the hash still matches ...
+    assert not verify_vip(store, "7", code, bundled_policies)  # ... but Standard has no VIP code
+
+
+def test_code_alone_identifies_the_organization(store, bundled_policies, monkeypatch) -> None:
+    monkeypatch.setenv("POLICYDESK_VIP_INDEX_KEY", "index-key-for-tests")
+    codes = {}
+    for org in ("7", "8", "9"):
+        store.put_subscription(org, plan="plus", started_at=NOW, commitment_end=None, billing_period=None, now=NOW)
+        codes[org] = issue_vip_code(store, org, NOW)
+    for org, code in codes.items():
+        assert vip.identify_by_vip(store, f"{code[:4]} {code[4:]}", bundled_policies) == org
+    wrong = next(c for c in ("00000000", "11111111", "22222222") if c not in codes.values())
+    assert vip.identify_by_vip(store, wrong, bundled_policies) is None
+    old = codes["7"]
+    new = rotate_vip_code(store, "7", NOW)
+    assert vip.identify_by_vip(store, new, bundled_policies) == "7"
+    assert old == new or vip.identify_by_vip(store, old, bundled_policies) is None  # the old index row is stale
+    # only a keyed hash is stored: without the key nothing identifies
+    monkeypatch.delenv("POLICYDESK_VIP_INDEX_KEY")
+    monkeypatch.delenv("POLICYDESK_BILLING_SECRET", raising=False)
+    assert vip.identify_by_vip(store, new, bundled_policies) is None
+
+
+def test_identify_costs_one_lookup_whatever_the_number_of_organizations(store, monkeypatch) -> None:
+    monkeypatch.setenv("POLICYDESK_VIP_INDEX_KEY", "k")
+    for n in range(30):
+        rotate_vip_code(store, str(100 + n), NOW)
+    code = rotate_vip_code(store, "7", NOW)
+    reads: list[str] = []
+    real = store.get_vip_hash
+    monkeypatch.setattr(store, "get_vip_hash", lambda ref: reads.append(ref) or real(ref))
+    assert vip.identify_by_vip(store, code) == "7"
+    assert len(reads) == 2  # the index row, then the organization's hash

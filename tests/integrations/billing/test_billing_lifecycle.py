@@ -162,3 +162,48 @@ def test_vip_answer_carries_the_technical_document(store, bundled_policies) -> N
     assert "ana.keller@provider.example" in text and "2026-07-05" in text
     # the document is not kept: it holds the code, which is stored only hashed
     assert all("data" not in json.dumps(e.data) for e in store.audit_log(limit=10))
+
+
+# --------------------------------------------------------------------------- managers by billing event, hand edits
+
+
+def test_billing_event_names_an_account_manager(store, bundled_policies) -> None:
+    receiver = _receiver(store, bundled_policies)
+    assert call(receiver, event(plan="pro"))[1]["account_managers"] == {"account_manager": "ana.keller@provider.example"}
+    ev = event("subscription.renewed", id="r1", plan="pro", start="2026-07-05", months=6)
+    ev["subscription"]["account_managers"] = {"account_manager": "lea.rossi@provider.example"}
+    status, body = call(receiver, ev)
+    assert status == 200 and body["account_managers"] == {"account_manager": "lea.rossi@provider.example"}
+    assert store.audit_log(kind="managers.assigned")[0].data["from"] == "ana.keller@provider.example"
+    bad = event("subscription.renewed", id="r2", plan="pro", start="2026-07-05", months=6)
+    bad["subscription"]["account_managers"] = {"technical_account_manager": "tom.meier@provider.example"}
+    status, body = call(receiver, bad)
+    assert status == 422 and body["path"] == "$.subscription.account_managers.technical_account_manager"
+
+
+@pytest.mark.parametrize("policy", ["revert", "warn"])
+def test_hand_edit_is_recorded_and_reverted_or_warned(store, bundled_policies, policy) -> None:
+    import dataclasses
+
+    from integrations.billing.hand_edit import handle_organization_record
+
+    receiver = _receiver(store, bundled_policies)
+    call(receiver, event(plan="enterprise", months=12))
+    store.claim("w", NOW, limit=10)  # the activation's own job
+    policies = dataclasses.replace(bundled_policies, plan_changes=dataclasses.make_dataclass(
+        "PC", ["upgrade", "downgrade", "cancel", "hand_edits"])("immediate", "never", "after_commitment", policy))
+    managers = store.managers_of(REF)
+    record = {"id": ORG, "support_plan": "enterprise", "commitment_end": "2027-01-05", "updated_at": "2026-02-01T10:00:00Z",
+              "account_manager": managers["account_manager"],
+              "technical_account_manager": managers["technical_account_manager"], "updated_by_id": 3}
+    assert handle_organization_record(None, store, record, NOW, policies) == "unchanged"
+    edited = {**record, "support_plan": "standard", "account_manager": "someone@else.example"}
+    assert handle_organization_record(None, store, edited, NOW, policies) == ("reverted" if policy == "revert"
+                                                                              else "warned")
+    entry = store.audit_log(subject=audit_subject(REF), kind="billing.hand_edit")[0]
+    assert entry.data["fields"]["support_plan"] == {"zammad": "standard", "contract": "enterprise"}
+    assert entry.data["fields"]["account_manager"]["contract"] == managers["account_manager"]
+    jobs = store.claim("w", NOW, limit=10)
+    assert len(jobs) == (1 if policy == "revert" else 0)
+    assert store.get_subscription(REF).plan == "enterprise"  # the contract stays the authority
+    assert handle_organization_record(None, store, {"id": 31337, "support_plan": "standard"}, NOW) == "unknown"

@@ -29,6 +29,7 @@ from integrations.store.base import (
     Subscription,
     Timer,
     VipHash,
+    ticket_key,
 )
 
 __all__ = [
@@ -43,6 +44,7 @@ __all__ = [
     "Subscription",
     "Timer",
     "VipHash",
+    "ticket_key",
     "open_store",
     "sqlite_path",
 ]

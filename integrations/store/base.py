@@ -32,6 +32,7 @@ from integrations.store.records import (
     Subscription,
     Timer,
     VipHash,
+    ticket_key,
 )
 
 __all__ = [
@@ -46,6 +47,7 @@ __all__ = [
     "Subscription",
     "Timer",
     "VipHash",
+    "ticket_key",
     "JOB_STATES",
 ]
 
@@ -105,12 +107,17 @@ class Store(abc.ABC):
         body: bytes,
         headers: Mapping[str, str],
         now: dt.datetime,
+        key: str | None = None,
     ) -> ReceiveResult:
         """Store a received event and enqueue one job for it, in one durable transaction.
 
-        When this returns, the event is on disk (the webhook may be acknowledged).
+        When this returns, the event is on disk (the webhook may be acknowledged);
+        concurrent calls share one commit (group commit), each returning after it.
         A duplicate (same ``source`` and ``delivery_id``) stores and enqueues nothing
-        and returns ``new=False`` with the earlier event's id.
+        and returns ``new=False`` with the earlier event's id. ``key`` (e.g.
+        :func:`ticket_key`) serialises and coalesces the job with others of that key
+        (see :meth:`claim`). Text the database cannot hold raises
+        :class:`StoreValueError`.
         """
 
     @abc.abstractmethod
@@ -122,6 +129,13 @@ class Store(abc.ABC):
         Ready: pending with ``not_before <= now``, or claimed with an expired lease
         (its worker crashed or hung). Oldest first. Concurrent callers never get the
         same job while its lease runs.
+
+        Jobs with a key: a key whose job is under a live claim is skipped (several
+        processes included), so one ticket's jobs never run at once; of a key it
+        hands out the newest queued job per source and marks the older ones done
+        ("coalesced into <id>", counted in :attr:`Job.coalesced`); a newest job still
+        in backoff is not handed out early. :meth:`complete`, :meth:`retry` and
+        :meth:`park` release the key; :meth:`extend_lease` extends it.
         """
 
     @abc.abstractmethod
@@ -331,23 +345,48 @@ class Store(abc.ABC):
         """
         return None
 
+    # -- waiting for work --------------------------------------------------------
+
+    def wait_for_work(self, timeout: float) -> bool:
+        """Block until work may be ready, at most ``timeout`` seconds; ``True`` if woken.
+
+        Returns at once if, since this thread last returned from here, an event was
+        received, a job retried or requeued, or a busy key released — in this process,
+        or (PostgreSQL, LISTEN/NOTIFY) in another one. Also returns when a backoff
+        ends or a lease runs out. A thread's first call returns ``True`` at once.
+        (This default just sleeps a little.)
+        """
+        import time
+
+        time.sleep(min(timeout, 0.2))
+        return False
+
+    def notify_work(self) -> None:
+        """Wake every thread of this process waiting in :meth:`wait_for_work`."""
+
+    def oldest_pending_age(self, now: dt.datetime) -> float:
+        """Seconds since the oldest job not yet done or parked was enqueued (``0.0``
+        when there is none): the queue's lag, for a metric."""
+        return 0.0
+
     # -- batched enqueueing -------------------------------------------------------
 
     def receive_many(
         self,
         source: str,
-        deliveries: Sequence[tuple[str, bytes, Mapping[str, str]]],
+        deliveries: Sequence[tuple[Any, ...]],
         now: dt.datetime,
     ) -> list[ReceiveResult]:
-        """:meth:`receive` for many ``(delivery_id, body, headers)`` of one source, in
-        order, in one transaction (joins an :meth:`atomic` block).
+        """:meth:`receive` for many ``(delivery_id, body, headers)`` or ``(delivery_id,
+        body, headers, key)`` of one source, in order, in one transaction (joins an
+        :meth:`atomic` block).
 
         Same idempotency as :meth:`receive`: a known (source, delivery id) enqueues
         nothing and gives ``new=False``. The SQL store does it in a few statements per
         few hundred deliveries; this default calls :meth:`receive` for each.
         """
         with self.atomic():
-            return [self.receive(source, d, body, headers, now) for d, body, headers in deliveries]
+            return [self.receive(source, d[0], d[1], d[2], now, *d[3:4]) for d in deliveries]
 
     # -- pending periods (the SLA clock pauses) -------------------------------------
 
@@ -379,8 +418,26 @@ class Store(abc.ABC):
     # -- housekeeping ----------------------------------------------------------
 
     @abc.abstractmethod
-    def purge(self, before: dt.datetime) -> dict[str, int]:
-        """Delete history older than ``before``: done jobs and their events (their
-        delivery ids no longer deduplicate), fired timers, released notifications.
-        Pending, claimed and parked work is never purged. Returns counts per table."""
+    def purge(
+        self,
+        before: dt.datetime | None = None,
+        *,
+        bodies_before: dt.datetime | None = None,
+        jobs_before: dt.datetime | None = None,
+        audit_before: dt.datetime | None = None,
+    ) -> dict[str, int]:
+        """Delete history older than the given times; returns counts per kind.
 
+        * ``jobs_before`` (default ``before``): done jobs finished before it, with
+          their events (their delivery ids no longer deduplicate); also fired timers
+          and released notifications.
+        * ``bodies_before`` (default ``jobs_before``): empties the stored body (customer
+          data) of events whose jobs are all done, keeping the event for
+          deduplication.
+        * ``audit_before`` (default: keep all): audit records, except each ticket's
+          newest ``decision`` record (what policydesk last applied to it).
+
+        Pending, claimed and parked work, and their events, are never purged. Keys of
+        the result: ``bodies``, ``jobs``, ``events``, ``timers``,
+        ``held_notifications``, ``audit``.
+        """

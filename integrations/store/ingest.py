@@ -1,19 +1,60 @@
-"""Received events: stored once per (source, delivery id), each with its job (``events``)."""
+"""Received events: stored once per (source, delivery id), each with its job (``events``).
+
+:meth:`IngestSQL.receive` outside an :meth:`~.sqlcore.SQLCore.atomic` block goes
+through group commit (:mod:`integrations.store.groupcommit`): the receives waiting at
+the same moment share one transaction and one fsync, and each returns only after that
+commit. Inside an ``atomic`` block it joins the caller's transaction.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from integrations.store.records import ReceiveResult
-from integrations.store.sqlcore import SQLCore, iter_chunks, utc
+from integrations.store.groupcommit import GroupCommit
+from integrations.store.records import ReceiveResult, StoreValueError
+from integrations.store.sqlcore import SQLCore, Tx, iter_chunks, utc
+from integrations.store.values import check_optional_text, check_text
+
+#: ``(delivery_id, body, headers)`` or ``(delivery_id, body, headers, key)``.
+Delivery = tuple[Any, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class _Event:
+    """One event to store, its values already checked and converted."""
+
+    source: str
+    delivery_id: str
+    body: bytes
+    headers: Any
+    key: str | None
+    at: Any
 
 
 class IngestSQL(SQLCore):
     """Receiving webhook events durably, one at a time or in batches."""
 
-    # -- events and jobs ---------------------------------------------------------
+    #: Events per multi-row INSERT (SQLite allows 999 parameters in old builds).
+    RECEIVE_CHUNK: ClassVar[int] = 150
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._group: GroupCommit[_Event, ReceiveResult] = GroupCommit(self._write_group, alone=StoreValueError)
+
+    def _event(
+        self, source: str, delivery_id: str, body: bytes, headers: Mapping[str, str], key: str | None, at: Any
+    ) -> _Event:
+        return _Event(
+            check_text(source, "source"),
+            check_text(delivery_id, "delivery id"),
+            bytes(body),
+            self._json(dict(headers), "headers"),
+            check_optional_text(key, "key"),
+            at,
+        )
 
     def receive(
         self,
@@ -22,83 +63,74 @@ class IngestSQL(SQLCore):
         body: bytes,
         headers: Mapping[str, str],
         now: dt.datetime,
+        key: str | None = None,
     ) -> ReceiveResult:
-        at = self._ts(utc(now))
+        event = self._event(source, delivery_id, body, headers, key, self._ts(utc(now)))
+        if getattr(self._local, "tx", None) is not None:  # inside atomic(): join it
+            with self._tx() as tx:
+                return self._store_events(tx, [event])[0]
+        return self._group.submit(event)
+
+    def _write_group(self, events: Sequence[_Event]) -> list[ReceiveResult]:
         with self._tx() as tx:
-            rows = tx.execute(
-                "INSERT INTO events (source, delivery_id, body, headers, received_at)"
-                " VALUES (?, ?, ?, ?, ?)"
-                " ON CONFLICT (source, delivery_id) DO NOTHING RETURNING id",
-                (source, delivery_id, bytes(body), self._json(dict(headers)), at),
-            )
-            if not rows:
-                existing = tx.execute(
-                    "SELECT id FROM events WHERE source = ? AND delivery_id = ?",
-                    (source, delivery_id),
-                )
-                return ReceiveResult(new=False, event_id=int(existing[0][0]))
-            event_id = int(rows[0][0])
-            job = tx.execute(
-                "INSERT INTO jobs (event_id, state, not_before, created_at, updated_at)"
-                " VALUES (?, 'pending', ?, ?, ?) RETURNING id",
-                (event_id, at, at, at),
-            )
-            return ReceiveResult(new=True, event_id=event_id, job_id=int(job[0][0]))
-
-    # -- batched enqueueing --------------------------------------------------------
-
-    #: Deliveries per multi-row INSERT (SQLite allows 999 parameters in old builds).
-    RECEIVE_CHUNK: ClassVar[int] = 150
+            return self._store_events(tx, events)
 
     def receive_many(
         self,
         source: str,
-        deliveries: Sequence[tuple[str, bytes, Mapping[str, str]]],
+        deliveries: Sequence[Delivery],
         now: dt.datetime,
     ) -> list[ReceiveResult]:
         at = self._ts(utc(now))
-        results: dict[str, ReceiveResult] = {}
+        events = [
+            self._event(source, d[0], d[1], d[2], d[3] if len(d) > 3 else None, at) for d in deliveries
+        ]
         with self._tx() as tx:
-            for chunk in iter_chunks(list(deliveries), self.RECEIVE_CHUNK):
-                wanted = list(dict.fromkeys(d for d, _b, _h in chunk if d not in results))
-                if not wanted:
-                    continue
-                first = {d: (b, h) for d, b, h in reversed(chunk)}  # first occurrence wins
-                params: list[Any] = []
-                for d in wanted:
-                    body, headers = first[d]
-                    params += [source, d, bytes(body), self._json(dict(headers)), at]
-                rows = tx.execute(
-                    "INSERT INTO events (source, delivery_id, body, headers, received_at) VALUES "
-                    + ", ".join(["(?, ?, ?, ?, ?)"] * len(wanted))
-                    + " ON CONFLICT (source, delivery_id) DO NOTHING RETURNING id, delivery_id",
-                    params,
-                )
-                new = {str(d): int(i) for i, d in rows}
-                old = [d for d in wanted if d not in new]
-                if old:
-                    marks = ", ".join("?" * len(old))
-                    for i, d in tx.execute(
-                        f"SELECT id, delivery_id FROM events WHERE source = ? AND delivery_id IN ({marks})",
-                        (source, *old),
-                    ):
-                        results[str(d)] = ReceiveResult(new=False, event_id=int(i))
-                if new:
-                    event_ids = list(new.values())
-                    jobs = tx.execute(
-                        "INSERT INTO jobs (event_id, state, not_before, created_at, updated_at) VALUES "
-                        + ", ".join(["(?, 'pending', ?, ?, ?)"] * len(event_ids))
-                        + " RETURNING id, event_id",
-                        [p for e in event_ids for p in (e, at, at, at)],
+            return self._store_events(tx, events)
+
+    def _store_events(self, tx: Tx, events: Sequence[_Event]) -> list[ReceiveResult]:
+        """Insert the new events and a job for each; a known (source, delivery id),
+        also one repeated within ``events``, is a duplicate after its first time."""
+        results: dict[tuple[str, str], ReceiveResult] = {}
+        for chunk in iter_chunks(list(events), self.RECEIVE_CHUNK):
+            first: dict[tuple[str, str], _Event] = {}
+            for event in chunk:
+                ident = (event.source, event.delivery_id)
+                if ident not in results and ident not in first:
+                    first[ident] = event
+            if not first:
+                continue
+            wanted = list(first.values())
+            rows = tx.execute(
+                "INSERT INTO events (source, delivery_id, body, headers, received_at) VALUES "
+                + ", ".join(["(?, ?, ?, ?, ?)"] * len(wanted))
+                + " ON CONFLICT (source, delivery_id) DO NOTHING RETURNING id, source, delivery_id",
+                [p for e in wanted for p in (e.source, e.delivery_id, e.body, e.headers, e.at)],
+            )
+            new = {(str(s), str(d)): int(i) for i, s, d in rows}
+            for ident in first:
+                if ident not in new:
+                    found = tx.execute(
+                        "SELECT id FROM events WHERE source = ? AND delivery_id = ?", ident
                     )
-                    job_of = {int(e): int(j) for j, e in jobs}
-                    for d, e in new.items():
-                        results[d] = ReceiveResult(new=True, event_id=e, job_id=job_of[e])
+                    results[ident] = ReceiveResult(new=False, event_id=int(found[0][0]))
+            if new:
+                fresh = [first[ident] for ident in new]
+                jobs = tx.execute(
+                    "INSERT INTO jobs (event_id, source, work_key, state, not_before, created_at, updated_at)"
+                    " VALUES " + ", ".join(["(?, ?, ?, 'pending', ?, ?, ?)"] * len(fresh))
+                    + " RETURNING id, event_id",
+                    [p for e in fresh for p in (new[(e.source, e.delivery_id)], e.source, e.key, e.at, e.at, e.at)],
+                )
+                job_of = {int(e): int(j) for j, e in jobs}
+                for ident, event_id in new.items():
+                    results[ident] = ReceiveResult(new=True, event_id=event_id, job_id=job_of[event_id])
+                self._work_arrived(tx)
         out: list[ReceiveResult] = []
-        seen: set[str] = set()
-        for d, _b, _h in deliveries:
-            r = results[d]
-            # A delivery id repeated within the call is a duplicate after its first time.
-            out.append(r if d not in seen else ReceiveResult(new=False, event_id=r.event_id))
-            seen.add(d)
+        seen: set[tuple[str, str]] = set()
+        for event in events:
+            ident = (event.source, event.delivery_id)
+            r = results[ident]
+            out.append(r if ident not in seen else ReceiveResult(new=False, event_id=r.event_id))
+            seen.add(ident)
         return out

@@ -12,6 +12,15 @@
   before COMMIT returns); the store never lowers it.
 * ``schema``: every table lives in that schema (created if missing), so tests or
   several deployments can share a database.
+* Timeouts (``timeout=``, default 5 s; URL parameter ``timeout``): connecting
+  (``connect_timeout``), each statement (``statement_timeout``, server side), TCP
+  (keepalives and ``tcp_user_timeout``), and a client-side deadline per transaction
+  (:mod:`.pgwatch`) for a network that silently drops traffic. A caller waits at most
+  about that long before an ``OperationalError`` (HTTP 503, a worker retry).
+* Wake-ups: every commit that makes work ready sends ``NOTIFY`` on the schema's channel;
+  workers of other processes hear it through :mod:`.pglisten`.
+* Values PostgreSQL cannot hold (NUL, lone surrogates, out-of-range numbers) raise
+  :class:`~integrations.store.records.StoreValueError`, as on SQLite.
 """
 
 from __future__ import annotations
@@ -22,7 +31,7 @@ import re
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -31,8 +40,11 @@ from psycopg import sql as pgsql
 from psycopg.pq import TransactionStatus
 from psycopg.types.json import Jsonb
 
-from integrations.store.base import StoreError
+from integrations.store.base import StoreError, StoreValueError
+from integrations.store.pglisten import Listener
+from integrations.store.pgwatch import Watchdog
 from integrations.store.sqlstore import UTC, SQLStore, Tx, utc
+from integrations.store.values import check_params
 
 __all__ = ["ConnectionPool", "PostgresStore", "split_url"]
 
@@ -46,8 +58,11 @@ def _hash(text: str, size: int) -> int:
     return int.from_bytes(hashlib.sha256(text.encode()).digest()[:size], "big", signed=True)
 
 
+_STORE_PARAMS = ("schema", "pool_size", "timeout")
+
+
 def split_url(url: str) -> tuple[str, dict[str, str]]:
-    """Split the store's own parameters (``schema``, ``pool_size``) off a DSN URL.
+    """Split the store's own parameters (``schema``, ``pool_size``, ``timeout``) off a DSN URL.
 
     Returns the URL psycopg should see and the store parameters.
     """
@@ -55,17 +70,27 @@ def split_url(url: str) -> tuple[str, dict[str, str]]:
     mine: dict[str, str] = {}
     rest: list[tuple[str, str]] = []
     for key, value in parse_qsl(parts.query, keep_blank_values=True):
-        (mine.__setitem__(key, value) if key in ("schema", "pool_size") else rest.append((key, value)))
+        (mine.__setitem__(key, value) if key in _STORE_PARAMS else rest.append((key, value)))
     return urlunsplit(parts._replace(query=urlencode(rest))), mine
 
 
 class _PgTx(Tx):
     def __init__(self, conn: psycopg.Connection[Any]) -> None:
         self._conn = conn
+        self.announced = False
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
-        cur = self._conn.execute(sql.replace("?", "%s"), tuple(params))  # type: ignore[arg-type]
+        check_params(params)  # the same refusals as on SQLite, before PostgreSQL's own
+        try:
+            cur = self._conn.execute(sql.replace("?", "%s"), tuple(params))  # type: ignore[arg-type]
+        except psycopg.DataError as error:  # SQLSTATE class 22: this value cannot be held
+            raise StoreValueError("a value", _first_line(error)) from None
         return cur.fetchall() if cur.description is not None else []
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0][:200] if text else type(error).__name__
 
 
 class ConnectionPool:
@@ -83,8 +108,10 @@ class ConnectionPool:
         max_size: int = 10,
         timeout: float = 30.0,
         check_after: float = 30.0,
+        guard: Callable[[Any, float], AbstractContextManager[None]] | None = None,
     ) -> None:
         self._connect = connect
+        self._guard = guard
         self._slots = threading.BoundedSemaphore(max_size)
         self._idle: list[tuple[psycopg.Connection[Any], float]] = []
         self._check_after = check_after
@@ -123,9 +150,14 @@ class ConnectionPool:
         if time.monotonic() - since < self._check_after:
             return True
         try:
-            conn.execute("SELECT 1")
+            if self._guard is None:
+                conn.execute("SELECT 1")
+            else:
+                with self._guard(conn, self._timeout):
+                    conn.execute("SELECT 1")
             return True
         except psycopg.Error:
+            conn.close()
             return False
 
     def _give_back(self, conn: psycopg.Connection[Any]) -> None:
@@ -169,7 +201,8 @@ class PostgresStore(SQLStore):
         *,
         schema: str | None = None,
         pool_size: int | None = None,
-        connect_timeout: int = 10,
+        timeout: float | None = None,
+        connect_timeout: float | None = None,
     ) -> None:
         super().__init__()
         conninfo, params = split_url(url) if "://" in url else (url, {})
@@ -177,30 +210,38 @@ class PostgresStore(SQLStore):
         if not _IDENTIFIER.match(self.schema):
             raise StoreError(f"bad schema name {self.schema!r}: letters, digits, _ only")
         self._conninfo = conninfo
-        self._connect_timeout = connect_timeout
-        size = pool_size or int(params.get("pool_size") or 10)
-        self._pool = ConnectionPool(self._connect, max_size=size)
+        try:
+            self.timeout = float(timeout if timeout is not None else params.get("timeout") or 5.0)
+            size = int(pool_size or params.get("pool_size") or 10)
+        except ValueError:
+            raise StoreError("bad store URL: timeout and pool_size must be numbers") from None
+        if not (0 < self.timeout <= 3600 and 0 < size <= 1000):
+            raise StoreError("bad store URL: timeout must be 0-3600 s and pool_size 1-1000")
+        self._connect_options = _connect_options(conninfo, self.timeout, connect_timeout)
+        self._watchdog = Watchdog()
+        self._pool = ConnectionPool(self._connect, max_size=size, timeout=self.timeout,
+                                    guard=self._watchdog.guard)
         self._lead_lock = threading.Lock()
         self._lead_conn: psycopg.Connection[Any] | None = None
         self._leading: set[str] = set()
+        self._channel = f"policydesk_work_{_hash(self.schema, 4) & 0xFFFFFFFF:08x}"
+        self._listener: Listener | None = None
+        self._listener_lock = threading.Lock()
         self._migrate()
 
     # -- connections -------------------------------------------------------------
 
     def _connect(self) -> psycopg.Connection[Any]:
-        conn = psycopg.connect(
-            self._conninfo,
-            autocommit=True,
-            connect_timeout=self._connect_timeout,
-            application_name="policydesk",
-        )
-        conn.execute("SET TIME ZONE 'UTC'")
-        conn.execute(pgsql.SQL("SET search_path TO {}").format(pgsql.Identifier(self.schema)))
+        conn = psycopg.connect(self._conninfo, autocommit=True, **self._connect_options)
+        with self._watchdog.guard(conn, self.timeout):
+            conn.execute("SET TIME ZONE 'UTC'")
+            conn.execute(pgsql.SQL("SET search_path TO {}").format(pgsql.Identifier(self.schema)))
         return conn
 
     @contextmanager
     def _transaction(self, write: bool) -> Iterator[Tx]:
-        with self._pool.connection() as conn, conn.transaction():
+        deadline = getattr(self._local, "deadline", self.timeout + 1.0)
+        with self._pool.connection() as conn, self._watchdog.guard(conn, deadline), conn.transaction():
             yield _PgTx(conn)
 
     def _lock(self, tx: Tx, key: str) -> None:
@@ -209,17 +250,49 @@ class PostgresStore(SQLStore):
             (_LOCK_NAMESPACE, _hash(f"{self.schema}:{key}", 4)),
         )
 
+    def _try_lock(self, tx: Tx, key: str) -> bool:
+        rows = tx.execute(
+            "SELECT pg_try_advisory_xact_lock(?, ?)",
+            (_LOCK_NAMESPACE, _hash(f"{self.schema}:{key}", 4)),
+        )
+        return bool(rows[0][0])
+
+    def _announce_work(self, tx: Tx) -> None:
+        if isinstance(tx, _PgTx) and not tx.announced:
+            tx.execute("SELECT pg_notify(?, '')", (self._channel,))
+            tx.announced = True
+
+    def _listen(self) -> None:
+        if self._listener is not None:
+            return
+        with self._listener_lock:
+            if self._listener is None:
+                self._listener = Listener(self._connect, self._channel, self._work.notify,
+                                          self._watchdog.guard, self.timeout)
+                self._listener.start()
+
     def _migrate(self) -> None:
-        with self._transaction(True) as tx:
-            self._lock(tx, "schema")
-            if not tx.execute("SELECT 1 FROM pg_namespace WHERE nspname = ?", (self.schema,)):
-                # The name is a checked identifier (letters, digits, _), quoted as such.
-                tx.execute(f'CREATE SCHEMA "{self.schema}"')
-        super()._migrate()
+        self._local.deadline = None  # a migration may take long: no client deadline
+        try:
+            with self._transaction(True) as tx:
+                self._migration_setup(tx)
+                self._lock(tx, "schema")
+                if not tx.execute("SELECT 1 FROM pg_namespace WHERE nspname = ?", (self.schema,)):
+                    # The name is a checked identifier (letters, digits, _), quoted as such.
+                    tx.execute(f'CREATE SCHEMA "{self.schema}"')
+            super()._migrate()
+        finally:
+            del self._local.deadline
+
+    def _migration_setup(self, tx: Tx) -> None:
+        tx.execute("SET LOCAL statement_timeout = 0")
 
     def close(self) -> None:
+        if self._listener is not None:
+            self._listener.stop()
         self.resign()
         self._pool.close()
+        self._watchdog.stop()
 
     # -- values -----------------------------------------------------------------
 
@@ -229,7 +302,7 @@ class PostgresStore(SQLStore):
     def _from_ts(self, value: Any) -> dt.datetime:
         return utc(value) if value.tzinfo is not None else value.replace(tzinfo=UTC)
 
-    def _json(self, value: Any) -> Any:
+    def _encode_json(self, value: Any) -> Any:
         return Jsonb(value)
 
     # -- leadership ----------------------------------------------------------------
@@ -248,7 +321,8 @@ class PostgresStore(SQLStore):
             conn = self._lead_conn
             if conn is not None:
                 try:
-                    conn.execute("SELECT 1")
+                    with self._watchdog.guard(conn, self.timeout):
+                        conn.execute("SELECT 1")
                 except psycopg.Error:
                     conn.close()
                     self._lead_conn = None
@@ -257,9 +331,10 @@ class PostgresStore(SQLStore):
                 return True
             if self._lead_conn is None:
                 self._lead_conn = self._connect()
-            row = self._lead_conn.execute(
-                "SELECT pg_try_advisory_lock(%s)", (self._lead_key(name),)
-            ).fetchone()
+            with self._watchdog.guard(self._lead_conn, self.timeout):
+                row = self._lead_conn.execute(
+                    "SELECT pg_try_advisory_lock(%s)", (self._lead_key(name),)
+                ).fetchone()
             if row and row[0]:
                 self._leading.add(name)
                 return True
@@ -274,9 +349,31 @@ class PostgresStore(SQLStore):
                 self._leading.discard(each)
                 if conn is not None and not conn.closed:
                     try:
-                        conn.execute("SELECT pg_advisory_unlock(%s)", (self._lead_key(each),))
+                        with self._watchdog.guard(conn, self.timeout):
+                            conn.execute("SELECT pg_advisory_unlock(%s)", (self._lead_key(each),))
                     except psycopg.Error:
                         pass
             if not self._leading and conn is not None:
                 conn.close()
                 self._lead_conn = None
+
+
+def _connect_options(conninfo: str, timeout: float, connect_timeout: float | None) -> dict[str, Any]:
+    """libpq settings that bound every wait on the server (those the DSN sets win)."""
+    from psycopg.conninfo import conninfo_to_dict
+
+    given = conninfo_to_dict(conninfo)
+    ms = int(timeout * 1000)
+    wanted: dict[str, Any] = {
+        "application_name": "policydesk",
+        "connect_timeout": max(1, round(connect_timeout if connect_timeout is not None else timeout)),
+        "keepalives": 1,
+        "keepalives_idle": max(1, round(timeout)),
+        "keepalives_interval": max(1, round(timeout / 3)),
+        "keepalives_count": 3,
+        "tcp_user_timeout": ms,
+    }
+    options = {k: v for k, v in wanted.items() if k not in given}
+    server = f"-c statement_timeout={ms} -c idle_in_transaction_session_timeout={max(ms * 12, 60000)}"
+    options["options"] = f"{given['options']} {server}" if given.get("options") else server
+    return options

@@ -3,95 +3,26 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
-from typing import Any
 
+from integrations.store.claims import JOB_COLUMNS, ClaimsSQL
 from integrations.store.records import JOB_STATES, Job
-from integrations.store.sqlcore import SQLCore, Tx, iter_chunks, utc, utcnow
-
-JOB_COLUMNS = (
-    "j.id, j.event_id, e.source, e.delivery_id, e.body, e.headers, j.attempts, j.claims,"
-    " j.not_before, j.state, j.last_error, j.claimed_by, j.lease_until, e.received_at"
-)
+from integrations.store.sqlcore import utc, utcnow
+from integrations.store.values import storable_error
 
 
-class JobQueueSQL(SQLCore):
-    """The job half of the queue; events are stored by :class:`~.ingest.IngestSQL`."""
-
-    def _job(self, row: Sequence[Any]) -> Job:
-        return Job(
-            id=int(row[0]),
-            event_id=int(row[1]),
-            source=row[2],
-            delivery_id=row[3],
-            body=bytes(row[4]),
-            headers=self._from_json(row[5]),
-            attempts=int(row[6]),
-            claims=int(row[7]),
-            not_before=self._from_ts(row[8]),
-            state=row[9],
-            last_error=row[10],
-            claimed_by=row[11],
-            lease_until=self._ots(row[12]),
-            received_at=self._ots(row[13]),
-        )
-
-    def _jobs_by_id(self, tx: Tx, ids: Sequence[int]) -> list[Job]:
-        jobs: list[Job] = []
-        for chunk in iter_chunks(list(ids), 500):
-            marks = ", ".join("?" * len(chunk))
-            rows = tx.execute(
-                f"SELECT {JOB_COLUMNS} FROM jobs j JOIN events e ON e.id = j.event_id"
-                f" WHERE j.id IN ({marks})",
-                tuple(chunk),
-            )
-            jobs.extend(self._job(row) for row in rows)
-        jobs.sort(key=lambda job: (job.not_before, job.id))
-        return jobs
-
-    def claim(
-        self, worker: str, now: dt.datetime, limit: int = 1, lease_seconds: float = 60
-    ) -> list[Job]:
-        if limit < 1:
-            return []
-        now = utc(now)
-        at = self._ts(now)
-        lease = self._ts(now + dt.timedelta(seconds=lease_seconds))
-        ready = "(state = 'pending' AND not_before <= ?) OR (state = 'claimed' AND lease_until <= ?)"
-        with self._tx() as tx:
-            rows = tx.execute(
-                self._claim_sql(
-                    "jobs",
-                    ready,
-                    "not_before, id",
-                    "state = 'claimed', claimed_by = ?, lease_until = ?, claims = claims + 1,"
-                    " updated_at = ?",
-                    "id",
-                ),
-                (at, at, limit, worker, lease, at, at, at),
-            )
-            return self._jobs_by_id(tx, [int(row[0]) for row in rows])
-
-    def extend_lease(
-        self, job_id: int, worker: str, now: dt.datetime, lease_seconds: float = 60
-    ) -> bool:
-        now = utc(now)
-        with self._tx() as tx:
-            rows = tx.execute(
-                "UPDATE jobs SET lease_until = ?, updated_at = ?"
-                " WHERE id = ? AND state = 'claimed' AND claimed_by = ? RETURNING id",
-                (self._ts(now + dt.timedelta(seconds=lease_seconds)), self._ts(now), job_id, worker),
-            )
-            return bool(rows)
+class JobQueueSQL(ClaimsSQL):
+    """What happens to a claimed job, the queue's state, and waiting for work."""
 
     def complete(self, job_id: int, worker: str | None = None) -> bool:
         owner, params = self._owner(worker)
         with self._tx() as tx:
             rows = tx.execute(
                 "UPDATE jobs SET state = 'done', lease_until = NULL, updated_at = ?"
-                f" WHERE id = ? AND state IN ('claimed', 'pending'){owner} RETURNING id",
+                f" WHERE id = ? AND state IN ('claimed', 'pending'){owner} RETURNING work_key",
                 (self._ts(utcnow()), job_id, *params),
             )
+            if rows:
+                self._release_key(tx, rows[0][0], job_id)
             return bool(rows)
 
     def retry(
@@ -109,15 +40,18 @@ class JobQueueSQL(SQLCore):
                 "UPDATE jobs SET state = 'pending', attempts = attempts + 1,"
                 " not_before = ?, last_error = ?, claimed_by = NULL, lease_until = NULL,"
                 " updated_at = ?"
-                f" WHERE id = ? AND state IN ('claimed', 'pending'){owner} RETURNING id",
+                f" WHERE id = ? AND state IN ('claimed', 'pending'){owner} RETURNING work_key",
                 (
                     self._ts(now + dt.timedelta(seconds=delay_seconds)),
-                    error,
+                    storable_error(error),
                     self._ts(now),
                     job_id,
                     *params,
                 ),
             )
+            if rows:
+                self._release_key(tx, rows[0][0], job_id)
+                self._work_arrived(tx)  # waiters recompute when the backoff ends
             return bool(rows)
 
     def park(self, job_id: int, error: str, worker: str | None = None) -> bool:
@@ -126,9 +60,11 @@ class JobQueueSQL(SQLCore):
             rows = tx.execute(
                 "UPDATE jobs SET state = 'parked', last_error = ?, lease_until = NULL,"
                 " updated_at = ?"
-                f" WHERE id = ? AND state IN ('claimed', 'pending'){owner} RETURNING id",
-                (error, self._ts(utcnow()), job_id, *params),
+                f" WHERE id = ? AND state IN ('claimed', 'pending'){owner} RETURNING work_key",
+                (storable_error(error), self._ts(utcnow()), job_id, *params),
             )
+            if rows:
+                self._release_key(tx, rows[0][0], job_id)
             return bool(rows)
 
     def parked(self, limit: int = 100) -> list[Job]:
@@ -149,6 +85,8 @@ class JobQueueSQL(SQLCore):
                 " WHERE id = ? AND state = 'parked' RETURNING id",
                 (at, at, job_id),
             )
+            if rows:
+                self._work_arrived(tx)
             return bool(rows)
 
     def get_job(self, job_id: int) -> Job | None:
@@ -167,3 +105,36 @@ class JobQueueSQL(SQLCore):
             for state, count in tx.execute("SELECT state, COUNT(*) FROM jobs GROUP BY state"):
                 result[state] = int(count)
         return result
+
+    # -- waiting for work ------------------------------------------------------
+
+    def notify_work(self) -> None:
+        self._work.notify()
+
+    def wait_for_work(self, timeout: float) -> bool:
+        bound = timeout
+        try:
+            wake = self._next_wake(utcnow())
+        except Exception:  # noqa: BLE001 - the database is down: wait the full timeout
+            wake = None
+        if wake is not None:
+            bound = min(bound, max(0.0, wake))
+        self._listen()
+        return self._work.wait(bound)
+
+    def _next_wake(self, now: dt.datetime) -> float | None:
+        """Seconds until a backoff ends or a lease runs out (work then becomes ready
+        without anyone announcing it), or ``None``."""
+        at = self._ts(now)
+        with self._tx(write=False) as tx:
+            rows = tx.execute(
+                "SELECT MIN(not_before) FROM jobs WHERE state = 'pending' AND not_before > ?", (at,)
+            )
+            leases = tx.execute(
+                "SELECT MIN(lease_until) FROM jobs WHERE state = 'claimed' AND lease_until > ?", (at,)
+            )
+        times = [self._from_ts(v) for v in (rows[0][0], leases[0][0]) if v is not None]
+        return (min(times) - now).total_seconds() if times else None
+
+    def _listen(self) -> None:
+        """Start hearing other processes' announcements (PostgreSQL: LISTEN); nothing here."""

@@ -23,11 +23,17 @@ __all__ = [
     "Timer",
     "VipHash",
     "JOB_STATES",
+    "ticket_key",
 ]
 
 JobState = Literal["pending", "claimed", "done", "parked"]
 #: Every state a job can be in, in the order :meth:`Store.counts` reports them.
 JOB_STATES: tuple[JobState, ...] = ("pending", "claimed", "done", "parked")
+
+
+def ticket_key(ticket_id: int | str) -> str:
+    """The one spelling of a ticket's job key: ``ticket:<id>``."""
+    return f"ticket:{ticket_id}"
 
 
 class StoreError(UserError):
@@ -72,6 +78,10 @@ class Job:
     :ivar not_before: earliest time it may be claimed (the backoff).
     :ivar lease_until: while claimed, when the claim expires and it becomes
         claimable again.
+    :ivar key: what the job is about (``ticket:<id>``, see :func:`ticket_key`): jobs of
+        one key are never claimed at once; ``None`` for no such constraint.
+    :ivar coalesced: how many older queued jobs of the same key and source were folded
+        into this one when it was claimed (they are done, "coalesced into <id>").
     """
 
     id: int
@@ -88,6 +98,8 @@ class Job:
     claimed_by: str | None = None
     lease_until: dt.datetime | None = None
     received_at: dt.datetime | None = None
+    key: str | None = None
+    coalesced: int = 0
 
 
 @dataclass(frozen=True, slots=True)

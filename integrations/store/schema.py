@@ -153,10 +153,32 @@ _V2 = [
     "CREATE UNIQUE INDEX pending_periods_open ON pending_periods (ticket_id) WHERE ended_at IS NULL",
 ]
 
+_V3 = [
+    # Per-ticket serialisation and coalescing: a job's key (``ticket:<id>``) and source;
+    # jobs of one key are never claimed at once, queued ones of a (key, source) coalesce.
+    "ALTER TABLE jobs ADD COLUMN work_key TEXT",
+    "ALTER TABLE jobs ADD COLUMN source TEXT",
+    "ALTER TABLE jobs ADD COLUMN coalesced INTEGER NOT NULL DEFAULT 0",
+    "UPDATE jobs SET source = (SELECT source FROM events WHERE events.id = jobs.event_id)",
+    "CREATE INDEX jobs_work_key ON jobs (work_key, source, id) WHERE state IN ('pending', 'claimed')",
+    # The oldest open job (its age is a metric) without scanning finished ones.
+    "CREATE INDEX jobs_open ON jobs (id) WHERE state IN ('pending', 'claimed')",
+    # Who works on a key now: one row per key, taken with ON CONFLICT, so two workers
+    # (in any processes) never hold one key; expires with the job's lease.
+    """
+    CREATE TABLE key_claims (
+        work_key    TEXT PRIMARY KEY,
+        worker      TEXT NOT NULL,
+        job_id      BIGINT NOT NULL,
+        lease_until {ts} NOT NULL
+    )""",
+]
+
 #: ``(version, description, statements)``, in order. Append only.
 MIGRATIONS: list[tuple[int, str, list[str]]] = [
     (1, "events, jobs, timers, audit, subscriptions, managers, VIP codes, notifications", _V1),
     (2, "pending periods (the SLA clock pauses in Zammad's pending states)", _V2),
+    (3, "per-key claims and coalescing of jobs (work_key, key_claims)", _V3),
 ]
 
 #: The version this code expects.
@@ -174,6 +196,7 @@ TABLES = (
     "vip_codes",
     "held_notifications",
     "pending_periods",
+    "key_claims",
 )
 
 

@@ -23,12 +23,14 @@ import abc
 import datetime as dt
 import json
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, ClassVar
 
 from integrations.store import schema
 from integrations.store.records import StoreError
+from integrations.store.values import check_json
+from integrations.store.wakeup import WorkSignal
 
 UTC = dt.timezone.utc
 
@@ -70,6 +72,7 @@ class SQLCore:
 
     def __init__(self) -> None:
         self._local = threading.local()
+        self._work = WorkSignal()
 
     # -- dialect hooks -------------------------------------------------------------
 
@@ -96,8 +99,13 @@ class SQLCore:
     def _ots(self, value: Any) -> dt.datetime | None:
         return None if value is None else self._from_ts(value)
 
-    def _json(self, value: Any) -> Any:
-        """A JSON-serialisable value as a query parameter."""
+    def _json(self, value: Any, field: str = "data") -> Any:
+        """A JSON value as a query parameter; :class:`StoreValueError` (naming ``field``)
+        if the store cannot hold it."""
+        return self._encode_json(check_json(value, field))
+
+    def _encode_json(self, value: Any) -> Any:
+        """A checked JSON value as this dialect's query parameter."""
         return json.dumps(value, sort_keys=True, separators=(",", ":"))
 
     def _from_json(self, value: Any) -> Any:
@@ -123,7 +131,45 @@ class SQLCore:
             f" WHERE {table}.id = picked.pick_id AND ({ready}) RETURNING {returning}"
         )
 
+    def _migration_setup(self, tx: Tx) -> None:
+        """Prepare the migration's transaction (PostgreSQL: no statement timeout)."""
+
+    def _try_lock(self, tx: Tx, key: str) -> bool:
+        """Like :meth:`_lock` without waiting: ``False`` if another transaction holds it."""
+        return True
+
+    def _announce_work(self, tx: Tx) -> None:
+        """Tell other processes, at commit, that work may be ready (PostgreSQL: NOTIFY)."""
+
     # -- transactions ---------------------------------------------------------
+
+    @contextmanager
+    def _outermost(self, write: bool) -> Iterator[Tx]:
+        """A new transaction; the callbacks :meth:`_on_commit` registered in it run
+        after it committed (never after a rollback)."""
+        callbacks: list[Callable[[], None]] = []
+        self._local.on_commit = callbacks
+        try:
+            with self._transaction(write) as tx:
+                yield tx
+        finally:
+            self._local.on_commit = None
+        for callback in callbacks:
+            callback()
+
+    def _on_commit(self, callback: Callable[[], None]) -> None:
+        """Run ``callback`` once the current transaction has committed."""
+        callbacks: list[Callable[[], None]] | None = getattr(self._local, "on_commit", None)
+        if callbacks is None:
+            callback()
+        elif callback not in callbacks:
+            callbacks.append(callback)
+
+    def _work_arrived(self, tx: Tx) -> None:
+        """Work becomes ready when ``tx`` commits: wake this process's waiting workers
+        then, and announce it to the other processes."""
+        self._announce_work(tx)
+        self._on_commit(self._work.notify)
 
     @contextmanager
     def _tx(self, write: bool = True) -> Iterator[Tx]:
@@ -132,7 +178,7 @@ class SQLCore:
         if current is not None:
             yield current
             return
-        with self._transaction(write) as tx:
+        with self._outermost(write) as tx:
             yield tx
 
     @contextmanager
@@ -140,7 +186,7 @@ class SQLCore:
         if getattr(self._local, "tx", None) is not None:
             yield
             return
-        with self._transaction(True) as tx:
+        with self._outermost(True) as tx:
             self._local.tx = tx
             try:
                 yield
@@ -150,6 +196,7 @@ class SQLCore:
     def _migrate(self) -> None:
         """Create or upgrade the schema (serialised across processes)."""
         with self._transaction(True) as tx:
+            self._migration_setup(tx)
             self._lock(tx, "schema")
             tx.execute(schema.render(schema.SCHEMA_VERSION_TABLE, self.dialect))
             current = tx.execute("SELECT MAX(version) FROM schema_version")[0][0] or 0

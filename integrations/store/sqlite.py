@@ -30,8 +30,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from integrations.store.base import StoreError
+from integrations.store.base import StoreError, StoreValueError
 from integrations.store.sqlstore import UTC, SQLStore, Tx, utc
+from integrations.store.values import check_params
 
 __all__ = ["SQLiteStore"]
 
@@ -60,20 +61,25 @@ class _SQLiteTx(Tx):
         self._conn = conn
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
-        return self._conn.execute(sql, tuple(params)).fetchall()
+        check_params(params)  # what PostgreSQL cannot hold is refused here too
+        try:
+            return self._conn.execute(sql, tuple(params)).fetchall()
+        except OverflowError:
+            raise StoreValueError("a number", "integer out of range") from None
 
 
 class SQLiteStore(SQLStore):
     """The store in one SQLite file (WAL, ``synchronous=FULL``), created on first use.
 
     :param path: the database file; missing parent directories are created.
-    :param busy_timeout: seconds a transaction waits for the write lock.
+    :param busy_timeout: seconds a transaction waits for the write lock (then it fails
+        and the webhook answers 503: a stuck writer never hangs the service).
     """
 
     dialect = "sqlite"
     SKIP_LOCKED = ""  # BEGIN IMMEDIATE already holds the only write lock.
 
-    def __init__(self, path: str | os.PathLike[str], *, busy_timeout: float = 30.0) -> None:
+    def __init__(self, path: str | os.PathLike[str], *, busy_timeout: float = 5.0) -> None:
         super().__init__()
         text = os.fspath(path)
         if not text or text == ":memory:" or text.startswith("file::memory:"):

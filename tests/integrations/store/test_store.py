@@ -538,7 +538,7 @@ def test_purge_keeps_open_work(store: Store) -> None:
     store.hold_notification("alice", {}, at(1))
     store.release_notifications(at(1))
     removed = store.purge(dt.datetime.now(UTC) + dt.timedelta(days=1))
-    assert removed == {"events": 1, "timers": 1, "held_notifications": 1}
+    assert removed == {"bodies": 0, "jobs": 1, "events": 1, "timers": 1, "held_notifications": 1, "audit": 0}
     assert store.get_job(ids[0]) is None and store.get_job(ids[1]) is not None
     assert store.counts() == {"pending": 0, "claimed": 1, "done": 0, "parked": 1}
     assert [t.step for t in store.timers_of("T")] == ["breach"]

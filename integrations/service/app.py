@@ -24,8 +24,9 @@ from typing import Any, Callable, Iterable, Mapping, Protocol
 
 from integrations.service.metrics import Metrics
 from integrations.signing import SignatureError, verify_billing, verify_zammad
-from integrations.store import Store, StoreError
+from integrations.store import Store, StoreError, StoreValueError, ticket_key
 from integrations.zammad.mapping import TICKET_VIP_CODE
+from integrations.zammad.sync_objects import PAYLOAD_MARKER
 
 log = logging.getLogger("policydesk.service")
 
@@ -91,7 +92,10 @@ class WebhookService:
                 if any(p == path for _, p in self.routes):
                     raise Rejected(405, f"{method} is not allowed on {path}")
                 raise Rejected(404, f"no such endpoint: {path}")
-            status, payload = route(environ)
+            try:
+                status, payload = route(environ)
+            except StoreValueError as error:  # no database can hold it: the sender's to fix, never retried
+                raise Rejected(422, f"cannot store this value: {error}") from None
         except Rejected as rejected:
             endpoint = path.rsplit("/", 1)[-1] if path.startswith("/webhooks/") else "other"
             self.metrics.rejected.labels(endpoint=endpoint, status=str(rejected.status)).inc()
@@ -128,7 +132,11 @@ class WebhookService:
             raise Rejected(400, "missing or overlong X-Zammad-Delivery header")
         event = _parse_json_object(body)
         ticket = event.get("ticket")
-        if not isinstance(ticket, dict) or not isinstance(ticket.get("id"), int) or isinstance(ticket.get("id"), bool):
+        ticket_id = ticket.get("id") if isinstance(ticket, dict) else None
+        if (event.get(PAYLOAD_MARKER) == "1" and isinstance(ticket_id, str) and ticket_id.isascii()
+                and ticket_id.isdigit() and len(ticket_id) <= 18):
+            ticket_id = int(ticket_id)  # sync's custom payload renders every value as a string
+        if not isinstance(ticket_id, int) or isinstance(ticket_id, bool):
             raise Rejected(422, 'payload must have a "ticket" object with an integer "id"')
         headers = {"X-Zammad-Trigger": environ.get("HTTP_X_ZAMMAD_TRIGGER", "")[:200]}
         if ticket.get(TICKET_VIP_CODE):
@@ -136,7 +144,7 @@ class WebhookService:
             # agent typed (the worker reads it fresh from Zammad, checks and clears it).
             ticket[TICKET_VIP_CODE] = None
             body = json.dumps(event).encode()
-        result = self.store.receive("zammad", delivery, body, headers, self.clock())
+        result = self.store.receive("zammad", delivery, body, headers, self.clock(), key=ticket_key(ticket_id))
         self.metrics.received.labels(source="zammad", outcome="new" if result.new else "duplicate").inc()
         self.metrics.ack_latency.labels(source="zammad").observe(time.perf_counter() - started)
         return 202, {"status": "accepted" if result.new else "duplicate", "event": result.event_id}

@@ -15,6 +15,11 @@ address and preferences; and the team sees on the ticket who was told, when, and
 The note carries ``preferences.policydesk_notification = <key>`` (ticket, deadline,
 step, person), so a retried job never posts it twice.
 
+*A group notification* (`Notifier.notify_group`, a step's ``notify: [group:<name>]``) is an
+internal note on the ticket addressed to the group; Zammad tells the agents of the ticket's
+group of it by their own notification settings. The ticket's owner (``notify: [owner]``)
+is told like a role's person: mentioned in a note.
+
 *A digest* (`Notifier.send_digest`) gathers everything held for one person outside their
 role's hours into **one Zammad ticket addressed to them**: title
 ``policydesk digest for <name>: <n> escalations``, owner and customer the person (Zammad
@@ -25,7 +30,8 @@ one message in the morning and closes it. Items are deduplicated by their key (a
 retried after holding an item holds it twice; the digest lists it once).
 
 `Notifier` is the protocol the scheduler uses; `ZammadNotifier` is the Zammad
-implementation; `RecordingNotifier` keeps what it was asked (tests, demos, dry runs).
+implementation; the digest job re-reads every item's ticket when it sends the digest and
+drops those answered or closed since (`integrations.scheduler.still_open_items`); `RecordingNotifier` keeps what it was asked (tests, demos, dry runs).
 """
 
 from __future__ import annotations
@@ -54,6 +60,9 @@ class Notifier(Protocol):
     def notify(self, person: str, item: Mapping[str, Any]) -> None:
         """Tell ``person`` now about one escalation. Must be idempotent per ``item["key"]``."""
 
+    def notify_group(self, group: str, item: Mapping[str, Any]) -> None:
+        """Tell the agents of a Zammad group now. Must be idempotent per ``item["key"]``."""
+
     def send_digest(self, person: str, items: Sequence[Mapping[str, Any]], digest_id: str) -> None:
         """Send ``person`` ONE message summarising ``items`` (already deduplicated)."""
 
@@ -77,6 +86,9 @@ class RecordingNotifier:
         if any(p == person and i.get("key") == item.get("key") for p, i in self.sent):
             return
         self.sent.append((person, dict(item)))
+
+    def notify_group(self, group: str, item: Mapping[str, Any]) -> None:
+        self.notify(f"group:{group}", item)
 
     def send_digest(self, person: str, items: Sequence[Mapping[str, Any]], digest_id: str) -> None:
         self.digests.append((person, [dict(i) for i in items], digest_id))
@@ -130,6 +142,22 @@ class ZammadNotifier:
                 already_done=lambda: self._notification_note(ticket_id, key),
             )
         self._subscribe(ticket_id, int(user["id"]))
+
+    def notify_group(self, group: str, item: Mapping[str, Any]) -> None:
+        """An internal note on the ticket addressed to ``group``. Zammad itself tells the
+        agents of the ticket's group of the new article, each by their notification
+        settings (app/models/transaction/notification.rb: possible_recipients_of_group)."""
+        ticket_id = int(item["ticket_id"])
+        key = str(item["key"])
+        if self._notification_note(ticket_id, key) is not None:
+            return
+        body = (f"<p>Group <b>{html.escape(group)}</b>: escalation <b>{html.escape(str(item.get('step')))}</b>"
+                f" (due {html.escape(str(item.get('due_at')))}).</p>"
+                f"<p>{html.escape(str(item.get('text') or '')).replace(chr(10), '<br>')}</p>")
+        article = {"ticket_id": ticket_id, "subject": NOTIFICATION_SUBJECT, "body": body, "content_type": "text/html",
+                   "type": "note", "internal": True, "sender": "Agent", "preferences": {NOTIFICATION_PREFERENCE: key}}
+        self.client.retry.run(lambda: self.client.ticket_articles.create(article),
+                              already_done=lambda: self._notification_note(ticket_id, key))
 
     def _notification_note(self, ticket_id: int, key: str) -> dict[str, Any] | None:
         for article in self.client.ticket_articles.by_ticket(ticket_id):

@@ -253,10 +253,14 @@ def timer_job(
         if body.get("kind") == "digest":
             from integrations.notify import dedupe
 
-            items = dedupe(body.get("items") or [])
-            notifier.send_digest(body["person"], items, body["digest_id"])
-            log.info("digest %s: %d item(s) sent to %s", body["digest_id"], len(items), body["person"])
-            return "digest"
+            held = dedupe(body.get("items") or [])
+            adapter = getattr(processor, "adapter", None)
+            items = still_open_items(adapter, held) if adapter is not None else held
+            if items:
+                notifier.send_digest(body["person"], items, body["digest_id"])
+            log.info("digest %s: %d item(s) sent to %s, %d dropped (answered or closed since)",
+                     body["digest_id"], len(items), body["person"], len(held) - len(items))
+            return "digest" if items else "digest: nothing left"
         if is_subscription_timer(body.get("ticket_id")):  # a scheduled cancellation's day has come
             return apply_scheduled(store, policies_provider().default_plan, body, now)
         return _fire_step(processor, store, policies_provider, notifier, body, now)
@@ -283,37 +287,88 @@ def _fire_step(processor: Any, store: Store, policies_provider: Callable[[], Any
     if step is None:
         log.info("ticket %s step %r: not in the plan's ladder any more", ticket_id, step_name)
         return "skipped: step not in ladder"
-    managers = decision.account_managers.value if decision.account_managers is not None else {}
-    emergency = decision.emergency is not None and decision.emergency.value.eligible
+    notifications = getattr(decision, "notifications", None)
+    if notifications is None:  # an engine without the notification hook: the step's roles, by their hours
+        notifications = _role_notifications(policies, decision, step, now)
     note = next((c.value for c in decision.notes if c.value.startswith("Escalation ")), decision.note_text)
+    emergency = decision.emergency is not None and decision.emergency.value.eligible
     sent = held = 0
-    for role_name in step.notify:
-        person = managers.get(role_name)
-        if not person:
+    for notification in notifications:
+        if notification.step_id not in (step_name, getattr(step, "id", step_name)):
             continue
-        role = policies.roles.get(role_name)
+        person = notification.person
+        if notification.kind != "group" and not person:
+            log.info("ticket %s step %r: nobody is the %s", ticket_id, step_name, notification.recipient)
+            continue
+        addressee = person if notification.kind != "group" else f"group:{notification.recipient}"
         item = {
-            "key": f"{ticket_id}:{body['deadline_key']}:{step_name}:{person}",
+            "key": f"{ticket_id}:{body['deadline_key']}:{step_name}:{addressee}",
             "ticket_id": ticket_id,
             "deadline_key": body["deadline_key"],
             "step": step_name,
-            "role": role_name,
-            "role_title": role.title if role is not None else role_name,
+            "kind": notification.kind,
+            "role": notification.recipient,
+            "role_title": _title(policies, notification),
             "due_at": due.isoformat(),
             "emergency": emergency,
-            "text": note,
+            "text": notification.text or note,
         }
-        calendar = policies.calendars.get(role.calendar) if role is not None else None
-        if emergency or calendar is None or calendar.is_open(now):
+        if notification.kind == "group":
+            notifier.notify_group(notification.recipient, item)  # a group has no hours: at once
+            sent += 1
+        elif notification.immediate:
             notifier.notify(person, item)
             sent += 1
         else:
-            store.hold_notification(person, item, digest_time(role, calendar, now))
+            store.hold_notification(person, item, notification.deliver_at)
             held += 1
     log.info("ticket %s step %r (%s): %d notified, %d held for a digest", ticket_id, step_name, outcome, sent, held)
     # A small fixed set of outcomes: the worker uses it as a metrics label.
     return {(False, False): "fired", (True, False): "notified", (False, True): "held"}.get(
         (sent > 0, held > 0), "notified+held")
+
+
+def _title(policies: Any, notification: Any) -> str:
+    if notification.kind == "role":
+        role = policies.roles.get(notification.recipient)
+        return role.title if role is not None else notification.recipient
+    return "ticket owner" if notification.kind == "owner" else f"group {notification.recipient}"
+
+
+def _role_notifications(policies: Any, decision: Any, step: Any, now: dt.datetime) -> list[Any]:
+    """The notifications of ``step`` for its roles, by their hours (`plugin.notification`)."""
+    from plugin.model import Notification
+    from plugin.notification import delivery_time
+
+    managers = decision.account_managers.value if decision.account_managers is not None else {}
+    urgent = "a granted 24/7 emergency" if decision.emergency is not None and decision.emergency.value.eligible else None
+    out = []
+    for role_name in step.notify:
+        immediate, at, reason = delivery_time(policies, "role", role_name, now, urgent)
+        out.append(Notification(getattr(step, "id", step.name), "role", role_name, managers.get(role_name), immediate,
+                                at, "", "policydesk", reason))
+    return out
+
+
+def still_open_items(adapter: Any, items: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+    """The digest items whose ticket is still open and unanswered, read from Zammad now:
+    a ticket answered or closed since the item was held is dropped."""
+    from integrations.zammad.errors import ZammadNotFound
+
+    state: dict[int, bool] = {}
+    kept = []
+    for item in items:
+        tid = int(item["ticket_id"])
+        if tid not in state:
+            try:
+                ticket = adapter.load_context(tid)[0]
+            except ZammadNotFound:
+                state[tid] = False
+                continue
+            state[tid] = ticket.state not in CLOSED_STATES and ticket.first_response_at is None
+        if state.get(tid):
+            kept.append(item)
+    return kept
 
 
 def held_items(notes: Sequence[HeldNotification]) -> list[dict[str, Any]]:

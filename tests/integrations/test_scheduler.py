@@ -511,3 +511,42 @@ def test_digest_against_standin_is_one_ticket_for_the_person(zammad: Any, store:
     assert digest["owner_id"] == ana["id"] and "4 escalation" in digest["title"]
     [article] = zammad.state.articles_of(digest["id"])
     assert article["body"].count("<li>") == 2 and f'data-mention-user-id="{ana["id"]}"' in article["body"]
+
+
+def test_digest_drops_tickets_answered_or_closed_since(h: Harness) -> None:
+    h.ticket(1, "2026-01-05 18:00", "pro")  # warning 19:30, breach 20:00: held for 09:00
+    h.ticket(2, "2026-01-05 18:10", "pro")
+    h.ticket(3, "2026-01-05 18:20", "pro")
+    evening = zurich("2026-01-05 20:30")
+    h.scheduler.sweep(evening)
+    assert "held" in h.work(evening)
+    held = h.store.next_release()
+    assert held == zurich("2026-01-06 09:00")
+    h.adapter.update(1, first_response_at=zurich("2026-01-05 21:00"), state="open")  # answered at night
+    h.adapter.update(2, state="closed")
+    morning = zurich("2026-01-06 09:00")
+    h.scheduler.sweep(morning)
+    assert h.work(morning) == ["digest"]
+    [(person, items, _id)] = h.notifier.digests
+    assert {i["ticket_id"] for i in items} == {3}
+    print(f"\ndigest re-check: tickets 1 (answered) and 2 (closed) dropped, {len(items)} item(s) of ticket 3 sent")
+
+
+def test_digest_with_nothing_left_sends_nothing(h: Harness) -> None:
+    h.ticket(1, "2026-01-05 18:00", "pro")
+    evening = zurich("2026-01-05 20:30")
+    h.scheduler.sweep(evening)
+    h.work(evening)
+    h.adapter.update(1, state="closed")
+    morning = zurich("2026-01-06 09:00")
+    h.scheduler.sweep(morning)
+    assert h.work(morning) == ["digest: nothing left"] and h.notifier.digests == []
+
+
+def test_plus_breach_notifies_the_owner(h: Harness) -> None:
+    h.ticket(1, "2026-01-05 10:00", "plus", owner="agent.one@provider.example")  # 4 h: breach at 14:00
+    now = zurich("2026-01-05 14:00")
+    fired = [t.step for t in h.scheduler.sweep(now).fired]
+    assert "breach" in fired
+    assert "notified" in h.work(now)
+    assert any(person == "agent.one@provider.example" and item["kind"] == "owner" for person, item in h.notifier.sent)

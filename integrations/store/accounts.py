@@ -9,6 +9,7 @@ from typing import Any
 
 from integrations.store.records import Subscription, VipHash
 from integrations.store.sqlcore import SQLCore, Tx, utc, utcnow
+from integrations.store.values import check_optional_text, check_text
 
 
 class AccountsSQL(SQLCore):
@@ -45,6 +46,9 @@ class AccountsSQL(SQLCore):
         billing_period: str | None,
         now: dt.datetime,
     ) -> Subscription:
+        check_text(org_ref, "organization")
+        check_text(plan, "plan")
+        check_optional_text(billing_period, "billing period")
         sub = Subscription(
             org_ref=org_ref,
             plan=plan,
@@ -85,6 +89,9 @@ class AccountsSQL(SQLCore):
     def assign_manager(
         self, org_ref: str, role: str, person: str, now: dt.datetime | None = None
     ) -> None:
+        check_text(org_ref, "organization")
+        check_text(role, "role")
+        check_text(person, "manager")
         at = self._ts(utc(now) if now is not None else utcnow())
         with self._tx() as tx:
             self._lock(tx, f"managers:{role}")
@@ -98,6 +105,10 @@ class AccountsSQL(SQLCore):
         capacity: int | None = None,
         now: dt.datetime | None = None,
     ) -> str | None:
+        check_text(org_ref, "organization")
+        check_text(role, "role")
+        for person in pool:
+            check_text(person, "manager")
         at = self._ts(utc(now) if now is not None else utcnow())
         with self._tx() as tx:
             self._lock(tx, f"managers:{role}")
@@ -156,6 +167,7 @@ class AccountsSQL(SQLCore):
     def put_vip_hash(
         self, org_ref: str, salt: bytes, digest: bytes, now: dt.datetime | None = None
     ) -> None:
+        check_text(org_ref, "organization")
         at = self._ts(utc(now) if now is not None else utcnow())
         with self._tx() as tx:
             tx.execute(

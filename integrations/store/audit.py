@@ -8,6 +8,7 @@ from typing import Any
 
 from integrations.store.records import AuditEntry
 from integrations.store.sqlcore import SQLCore, utc
+from integrations.store.values import check_text
 
 
 class AuditSQL(SQLCore):
@@ -18,6 +19,8 @@ class AuditSQL(SQLCore):
     def audit(
         self, kind: str, subject: str, data: Mapping[str, Any], now: dt.datetime
     ) -> int:
+        check_text(kind, "audit kind")
+        check_text(subject, "audit subject")
         with self._tx() as tx:
             rows = tx.execute(
                 "INSERT INTO audit (at, kind, subject, data) VALUES (?, ?, ?, ?) RETURNING id",

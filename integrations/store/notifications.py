@@ -8,6 +8,7 @@ from typing import Any
 
 from integrations.store.records import HeldNotification
 from integrations.store.sqlcore import SQLCore, utc, utcnow
+from integrations.store.values import check_text
 
 _HELD_COLUMNS = "id, person, payload, release_at, released_at"
 
@@ -29,11 +30,12 @@ class NotificationsSQL(SQLCore):
     def hold_notification(
         self, person: str, payload: Mapping[str, Any], release_at: dt.datetime
     ) -> int:
+        check_text(person, "person")
         with self._tx() as tx:
             rows = tx.execute(
                 "INSERT INTO held_notifications (person, payload, release_at, created_at)"
                 " VALUES (?, ?, ?, ?) RETURNING id",
-                (person, self._json(dict(payload)), self._ts(utc(release_at)),
+                (person, self._json(dict(payload), "payload"), self._ts(utc(release_at)),
                  self._ts(utcnow())),
             )
             return int(rows[0][0])

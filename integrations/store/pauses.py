@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 from integrations.store.sqlcore import SQLCore, utc
+from integrations.store.values import check_text
 
 
 class PausesSQL(SQLCore):
@@ -15,6 +16,7 @@ class PausesSQL(SQLCore):
     def pending_periods(
         self, ticket_id: str, pending: bool, now: dt.datetime
     ) -> list[tuple[dt.datetime, dt.datetime | None]]:
+        check_text(ticket_id, "ticket id")
         now = utc(now)
         at = self._ts(now)
         with self._tx() as tx:

@@ -55,7 +55,7 @@ _LOCK_NAMESPACE = 0x706F6C64
 
 def _hash(text: str, size: int) -> int:
     """A stable signed integer of ``size`` bytes from ``text``."""
-    return int.from_bytes(hashlib.sha256(text.encode()).digest()[:size], "big", signed=True)
+    return int.from_bytes(hashlib.sha256(text.encode("utf-8", "surrogatepass")).digest()[:size], "big", signed=True)
 
 
 _STORE_PARAMS = ("schema", "pool_size", "timeout")

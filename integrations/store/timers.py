@@ -8,6 +8,7 @@ from typing import Any
 
 from integrations.store.records import Timer
 from integrations.store.sqlcore import SQLCore, utc, utcnow
+from integrations.store.values import check_text
 
 _TIMER_COLUMNS = "ticket_id, deadline_key, step, due_at, fired_at"
 
@@ -32,7 +33,9 @@ class TimersSQL(SQLCore):
         deadline_key: str,
         steps: Sequence[tuple[str, dt.datetime]],
     ) -> None:
-        wanted = {name: self._ts(utc(due)) for name, due in steps}
+        check_text(ticket_id, "ticket id")
+        check_text(deadline_key, "deadline key")
+        wanted = {check_text(name, "step"): self._ts(utc(due)) for name, due in steps}
         created = self._ts(utcnow())
         with self._tx() as tx:
             self._lock(tx, f"timers:{ticket_id}")
@@ -63,6 +66,7 @@ class TimersSQL(SQLCore):
                 )
 
     def clear_timers(self, ticket_id: str) -> int:
+        check_text(ticket_id, "ticket id")
         with self._tx() as tx:
             self._lock(tx, f"timers:{ticket_id}")
             rows = tx.execute(

@@ -1,0 +1,119 @@
+"""Group commit: waiting receives share one transaction; each answer after its commit."""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+import time
+from collections.abc import Callable, Sequence
+
+import pytest
+
+from integrations.store import Store, StoreValueError
+from integrations.store.groupcommit import GroupCommit
+from store_fixtures import open_same, pg_dsn, pg_schema, store  # noqa: F401
+
+UTC = dt.timezone.utc
+NOW = dt.datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+
+
+def test_requests_arriving_during_a_commit_share_the_next_one() -> None:
+    first_started, release = threading.Event(), threading.Event()
+    groups: list[list[int]] = []
+    committed: set[int] = set()
+
+    def write(items: Sequence[int]) -> list[int]:
+        groups.append(list(items))
+        if len(groups) == 1:
+            first_started.set()
+            release.wait(10)
+        committed.update(items)
+        return [i * 10 for i in items]
+
+    group: GroupCommit[int, int] = GroupCommit(write)
+    answers: dict[int, int] = {}
+
+    def submit(n: int) -> None:
+        answers[n] = group.submit(n)
+        assert n in committed  # never answered before its commit
+
+    leader = threading.Thread(target=submit, args=(0,))
+    leader.start()
+    assert first_started.wait(10)
+    followers = [threading.Thread(target=submit, args=(n,)) for n in range(1, 6)]
+    for thread in followers:
+        thread.start()
+    deadline = time.monotonic() + 10
+    while len(group._queue) < 5 and time.monotonic() < deadline:  # all five queued behind the commit
+        time.sleep(0.001)
+    release.set()
+    for thread in [leader, *followers]:
+        thread.join(10)
+    assert groups[0] == [0] and sorted(groups[1]) == [1, 2, 3, 4, 5] and len(groups) == 2
+    assert answers == {n: n * 10 for n in range(6)}
+
+
+def test_one_bad_value_fails_only_its_own_request() -> None:
+    def write(items: Sequence[int]) -> list[int]:
+        if any(i < 0 for i in items):
+            raise StoreValueError("n", "negative")
+        return list(items)
+
+    group: GroupCommit[int, int] = GroupCommit(write, alone=StoreValueError)
+    group._writing = True  # queue three behind a commit in progress, then let them go as one group
+    results: dict[int, object] = {}
+
+    def submit(n: int) -> None:
+        try:
+            results[n] = group.submit(n)
+        except StoreValueError as error:
+            results[n] = error
+
+    threads = [threading.Thread(target=submit, args=(n,)) for n in (1, -2, 3)]
+    for thread in threads:
+        thread.start()
+    while len(group._queue) < 3:
+        time.sleep(0.001)
+    with group._cond:
+        group._writing = False
+        group._cond.notify_all()
+    for thread in threads:
+        thread.join(10)
+    assert results[1] == 1 and results[3] == 3 and isinstance(results[-2], StoreValueError)
+
+
+def test_a_failed_commit_fails_every_request_of_the_group() -> None:
+    def write(items: Sequence[int]) -> list[int]:
+        raise OSError("disk full")
+
+    group: GroupCommit[int, int] = GroupCommit(write, alone=StoreValueError)
+    with pytest.raises(OSError):
+        group.submit(1)
+    assert group.groups == 1
+
+
+def test_concurrent_receives_are_each_stored_once(open_same: Callable[..., Store]) -> None:
+    store = open_same()
+    results: list[tuple[str, bool, int]] = []
+    lock = threading.Lock()
+    barrier = threading.Barrier(8)
+
+    def send(index: int) -> None:
+        barrier.wait()
+        for n in range(25):
+            delivery = f"g-{n % 20}"  # many duplicates across threads and within groups
+            r = store.receive("zammad", delivery, b"{}", {}, NOW, key=f"ticket:{n % 5}")
+            with lock:
+                results.append((delivery, r.new, r.event_id))
+
+    threads = [threading.Thread(target=send, args=(i,)) for i in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    new = [r for r in results if r[1]]
+    group = store._group  # type: ignore[attr-defined]
+    print(f"\n{store.dialect}: 200 receives, {len(new)} new, {group.items} items in {group.groups} commits")
+    assert len(results) == 200 and sorted(d for d, _n, _e in new) == sorted(f"g-{n}" for n in range(20))
+    assert len({e for d, _n, e in results}) == 20  # duplicates got the first event's id
+    assert store.counts()["pending"] == 20

@@ -28,20 +28,16 @@ from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError
 
 from integrations.billing import SCHEMA_PATH, audit_subject, org_ref_for
-from integrations.billing.onboarding import (
-    OrganizationLookup,
-    current_from_zammad,
-    managers_from_zammad,
-    partner_problem,
-)
-from integrations.billing.rules import ChangeRequest, Current, Ruling, add_months, commitment_problem, decide
+from integrations.billing.onboarding import OrganizationLookup, managers_from_zammad
+from integrations.billing.rules import ChangeRequest, Current, Ruling, add_months, current_subscription, rules_for
 from integrations.billing.managers import assignment_problem, reassign
 from integrations.billing.scheduled import schedule_cancellation, withdraw_cancellation
 from integrations.store import Store
 from integrations.vip import issue_vip_code
 from plugin.errors import UserError
 from integrations.zammad.errors import ZammadUnavailable
-from plugin.model import Policies
+from integrations.zammad import mapping
+from plugin.model import Organization, Policies
 
 log = logging.getLogger("policydesk.billing")
 
@@ -196,7 +192,8 @@ def parse_event(policies: Policies, event: Mapping[str, Any]) -> tuple[str, Chan
     kind = event["type"]
     if kind == "subscription.cancelled":
         effective = _date(sub["effective"], "$.subscription.effective") if "effective" in sub else occurred.date()
-        return org_ref_for(org["zammad_organization_id"]), ChangeRequest(kind, plan, effective)
+        return org_ref_for(org["zammad_organization_id"]), ChangeRequest(kind, plan, effective,
+                                                                          occurred_on=occurred.date())
     start = _date(sub["start"], "$.subscription.start")
     commitment = sub["commitment"]
     months = commitment.get("months")
@@ -207,7 +204,7 @@ def parse_event(policies: Policies, event: Mapping[str, Any]) -> tuple[str, Chan
         where = "$.subscription.commitment.months"
     try:
         end = end if "end" in commitment else add_months(start, months)
-        problem = commitment_problem(policies, plan, start, end, months)
+        problem = rules_for(policies).commitment(Organization(), plan, start, end, months).value
     except (ValueError, OverflowError):  # past the year 9999
         raise EventError(where, "the commitment would end after the year 9999") from None
     if problem:
@@ -217,7 +214,7 @@ def parse_event(policies: Policies, event: Mapping[str, Any]) -> tuple[str, Chan
         if refused is not None:
             raise EventError(f"$.subscription.account_managers.{role}", refused)
     return org_ref_for(org["zammad_organization_id"]), ChangeRequest(
-        kind, plan, start, commitment_end=end, billing_period=sub.get("billing_period"))
+        kind, plan, start, commitment_end=end, billing_period=sub.get("billing_period"), occurred_on=occurred.date())
 
 
 def _utc_midnight(day: dt.date | None) -> dt.datetime | None:
@@ -267,14 +264,12 @@ class BillingReceiver:
             _serialise(store, f"billing:{org_ref}")
             current = store.get_subscription(org_ref)
             first = current is None
-            onboarded = current is None and current_from_zammad(policies, record_in_zammad) is not None
-            state = _current(current) if current is not None else current_from_zammad(policies, record_in_zammad)
-            problem = partner_problem(policies, record_in_zammad, request.plan) if self.organizations else None
-            ruling = decide(policies, state, request)
-            if problem is not None and ruling.allowed and ruling.kind != "cancel":
-                ruling = Ruling(False, "ineligible", state.plan if state else policies.default_plan,
-                                state.commitment_end if state else None, state.billing_period if state else None,
-                                problem)
+            onboarded = False
+            organization = mapping.organization_from_record(record_in_zammad)
+            state = _current(current) if current is not None else current_subscription(policies, None, organization)
+            verdict = rules_for(policies).rule(organization, state, request)  # eligibility, then the change
+            ruling = verdict.value
+            onboarded = current is None and state is not None
             headers = {OUTCOME_HEADER: "applied" if ruling.allowed else "refused", ORG_REF_HEADER: org_ref}
             received = store.receive("billing", event_id, body, headers, now)
             if not received.new:
@@ -289,6 +284,7 @@ class BillingReceiver:
                 "kind": ruling.kind,
                 "reason": ruling.reason,
                 "onboarded_from_zammad": onboarded,
+                "decided_by": verdict.source,
             }
             if not ruling.allowed:
                 store.audit(REFUSED, audit_subject(org_ref), record, now)

@@ -104,6 +104,10 @@ def digest_time(role: Any, calendar: Any, now: dt.datetime) -> dt.datetime:
     return croniter(role.digest, start).get_next(dt.datetime).astimezone(UTC)
 
 
+#: How often the leader looks whether monthly statements are due (see integrations.statement.delivery).
+STATEMENTS_EVERY = dt.timedelta(minutes=10)
+
+
 class Scheduler:
     """Fires due escalation steps and releases digests; see the module docstring.
 
@@ -135,6 +139,9 @@ class Scheduler:
         self.batch_size = batch_size
         self.max_sleep = max_sleep
         self.leading = False
+        #: Delivery ids of monthly statements this instance has enqueued (or found enqueued).
+        self._statements_asked: set[str] = set()
+        self._statements_next: dt.datetime | None = None
 
     def job_handler(self) -> Callable[[Job, dt.datetime], str]:
         """The handler to register as ``processor.handlers["timer"]``."""
@@ -164,6 +171,22 @@ class Scheduler:
             log.info("fired %d escalation step(s)", len(fired))
         released, digests = self._release(now)
         return SweepResult(tuple(fired), enqueued, released, digests, batches)
+
+    def enqueue_statements(self, now: dt.datetime) -> None:
+        """Enqueue the monthly statements of each role once their day has come (the store
+        keeps one job per delivery id, so other instances add nothing; each instance asks
+        once per delivery, and looks at most every `STATEMENTS_EVERY`)."""
+        from integrations.statement.delivery import due_deliveries
+
+        if self._statements_next is not None and now < self._statements_next:
+            return
+        self._statements_next = now + STATEMENTS_EVERY
+
+        due = [d for d in due_deliveries(self.policies_provider(), now, has_people=lambda r: bool(
+            self.store.manager_loads(r))) if d[0] not in self._statements_asked]
+        if due:
+            self.store.receive_many(SOURCE, [(delivery_id, body, {}) for delivery_id, body in due], now)
+            self._statements_asked.update(delivery_id for delivery_id, _ in due)
 
     def _release(self, now: dt.datetime) -> tuple[int, int]:
         released = digests = 0
@@ -207,6 +230,7 @@ class Scheduler:
                 self.leading = self.store.try_lead(LEADERSHIP)
                 if self.leading:
                     self.sweep(now)
+                    self.enqueue_statements(now)
                     wait = (self.next_wake(now) - self.clock()).total_seconds()
             except Exception:  # database down, a bad policy expression: log, wait, retry
                 log.exception("scheduler sweep failed; retrying")
@@ -261,6 +285,11 @@ def timer_job(
             log.info("digest %s: %d item(s) sent to %s, %d dropped (answered or closed since)",
                      body["digest_id"], len(items), body["person"], len(held) - len(items))
             return "digest" if items else "digest: nothing left"
+        if body.get("kind") == "statements":  # the monthly statements of one role
+            from integrations.statement.delivery import deliver_statements
+
+            sent = deliver_statements(body, processor.adapter, store, policies_provider(), now)
+            return f"statements sent: {sent}"
         if is_subscription_timer(body.get("ticket_id")):  # a scheduled cancellation's day has come
             return apply_scheduled(store, policies_provider().default_plan, body, now)
         return _fire_step(processor, store, policies_provider, notifier, body, now)

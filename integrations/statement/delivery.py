@@ -23,7 +23,7 @@ import html
 import json
 import logging
 from collections import defaultdict
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 from zoneinfo import ZoneInfo
 
 from integrations.statement.compute import Month, Statement
@@ -52,15 +52,17 @@ def delivery_instant(policies: Policies, role: str, month: Month) -> dt.datetime
     return calendar.next_open(start)
 
 
-def due_deliveries(policies: Policies, now: dt.datetime) -> list[tuple[str, bytes]]:
-    """(delivery id, job body) for every role whose delivery for the month that ended is due
-    at ``now``; enqueueing one twice has no effect (the store dedupes delivery ids)."""
+def due_deliveries(policies: Policies, now: dt.datetime,
+                   has_people: Callable[[str], bool] = lambda role: True) -> list[tuple[str, bytes]]:
+    """(delivery id, job body) for every role someone fills (``has_people``) whose delivery for
+    the month that ended is due at ``now``; enqueueing one twice has no effect (the store
+    dedupes delivery ids)."""
     zone = ZoneInfo(policies.default_timezone)
     current = Month.of(now, zone)
     ended = current.previous()
     due = []
     for role in sorted(policies.roles):
-        if now >= delivery_instant(policies, role, current):
+        if now >= delivery_instant(policies, role, current) and has_people(role):
             body = {"kind": KIND, "month": str(ended), "role": role}
             due.append((f"{KIND}:{ended}:{role}", json.dumps(body, sort_keys=True).encode()))
     return due

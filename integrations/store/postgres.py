@@ -40,7 +40,7 @@ from psycopg import sql as pgsql
 from psycopg.pq import TransactionStatus
 from psycopg.types.json import Jsonb
 
-from integrations.store.base import StoreError, StoreValueError
+from integrations.store.base import StoreError, StoreUnavailable, StoreValueError
 from integrations.store.pglisten import Listener
 from integrations.store.pgwatch import Watchdog
 from integrations.store.sqlstore import UTC, SQLStore, Tx, utc
@@ -241,8 +241,11 @@ class PostgresStore(SQLStore):
     @contextmanager
     def _transaction(self, write: bool) -> Iterator[Tx]:
         deadline = getattr(self._local, "deadline", self.timeout + 1.0)
-        with self._pool.connection() as conn, self._watchdog.guard(conn, deadline), conn.transaction():
-            yield _PgTx(conn)
+        try:
+            with self._pool.connection() as conn, self._watchdog.guard(conn, deadline), conn.transaction():
+                yield _PgTx(conn)
+        except psycopg.OperationalError as error:  # down, refused, timed out, cut: one line, retryable
+            raise StoreUnavailable(f"PostgreSQL unavailable: {_first_line(error)}") from None
 
     def _lock(self, tx: Tx, key: str) -> None:
         tx.execute(
@@ -268,7 +271,8 @@ class PostgresStore(SQLStore):
         with self._listener_lock:
             if self._listener is None:
                 self._listener = Listener(self._connect, self._channel, self._work.notify,
-                                          self._watchdog.guard, self.timeout)
+                                          self._watchdog.guard, self.timeout,
+                                          idle_check=max(2.0, 2 * self.timeout))
                 self._listener.start()
 
     def _migrate(self) -> None:

@@ -18,6 +18,7 @@ __all__ = [
     "JobState",
     "ReceiveResult",
     "StoreError",
+    "StoreUnavailable",
     "StoreValueError",
     "Subscription",
     "Timer",
@@ -38,6 +39,11 @@ def ticket_key(ticket_id: int | str) -> str:
 
 class StoreError(UserError):
     """The store cannot be opened or used as asked (bad URL, schema too new, ...)."""
+
+
+class StoreUnavailable(StoreError):
+    """The database cannot be reached or did not answer in time (down, dropped, timed
+    out): nothing was done; retry later (HTTP 503, a worker's retry)."""
 
 
 class StoreValueError(UserError, ValueError):

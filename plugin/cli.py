@@ -12,6 +12,7 @@ Exit codes (`run_cli`): 0 success, 1 a `UserError` (one message saying what and 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import datetime as dt
 import json
 import os
@@ -80,13 +81,15 @@ def simulated_request(args: argparse.Namespace, policies: Policies) -> tuple[Tic
     if args.plan not in policies.plans:
         raise UserError(f"--plan: unknown plan {args.plan!r}; the policies define: {', '.join(policies.plans)}")
     at = parse_instant(args.at, policies.default_timezone)
-    organization = Organization(id=None, name="simulated", plan=args.plan, account_managers=dict(args.manager or []))
+    organization = Organization(id=None, name="simulated", plan=args.plan, account_managers=dict(args.manager or []),
+                                partner=getattr(args, "partner", False))
     ticket = Ticket(
         id=None,
         channel=args.channel,
         created_at=at,
         category=args.category,
         language=args.language,
+        language_source=getattr(args, "language_source", "ticket") if args.language else None,
         emergency_requested=args.emergency,
     )
     return ticket, organization, at
@@ -144,6 +147,10 @@ def decision_as_json(decision: Decision, ticket: Ticket) -> dict[str, Any]:
         "account_managers": decision.account_managers,
         "escalation": decision.escalation,
         "priority": decision.priority,
+        "language": decision.language,
+        "eligibility": decision.eligibility,
+        "advice": decision.advice,
+        "routing": decision.routing,
     }
     return {
         "plan": _value(decision.plan),
@@ -155,6 +162,9 @@ def decision_as_json(decision: Decision, ticket: Ticket) -> dict[str, Any]:
             "requested": emergency.requested,
             "eligible": emergency.eligible,
             "reasons": list(emergency.reasons),
+            "refused_for": list(emergency.refused_for),
+            "reply": emergency.reply,
+            "reply_language": emergency.reply_language,
         },
         "scope": None if scope is None else {
             "in_scope": scope.in_scope,
@@ -169,7 +179,13 @@ def decision_as_json(decision: Decision, ticket: Ticket) -> dict[str, Any]:
             "next_due": _iso(escalation.next_due),
         },
         "priority": _value(decision.priority),
+        "language": _value(decision.language),
+        "eligible_for_plan": _value(decision.eligibility),
+        "advice": plain(_value(decision.advice)),
+        "routing": plain(_value(decision.routing)),
+        "notifications": [plain(n) for n in decision.notifications],
         "tags": list(decision.tag_names),
+        "tag_sources": [{"tag": c.value, "source": c.source, "reason": c.reason} for c in decision.tags],
         "note": decision.note_text,
         "why": {
             name: {"source": v.source, "reason": v.reason} for name, v in fields.items() if v is not None
@@ -187,6 +203,19 @@ def counted_hours(decision: Decision, policies: Policies,
     calendar = policies.calendars[decision.calendar.value]
     return [(start, end, (end.astimezone(dt.timezone.utc) - start.astimezone(dt.timezone.utc)).total_seconds() / 60)
             for start, end in calendar.open_intervals(ticket.created_at, due)]
+
+
+def plain(value: Any) -> Any:
+    """A model value as JSON: dataclasses as objects, instants in ISO 8601, tuples as lists."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, dt.datetime):
+        return _iso(value)
+    if isinstance(value, (list, tuple, frozenset, set)):
+        return [plain(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): plain(v) for k, v in value.items()}
+    return value
 
 
 def _value(verdict: Verdict[Any] | None) -> Any:
@@ -227,11 +256,15 @@ def render_explanation(decision: Decision, policies: Policies, ticket: Ticket) -
         out.append(f"    set by {verdict.source}: {verdict.reason}")
 
     field("plan", decision.plan)
+    field("language", decision.language, lambda code: code or "unknown")
+    field("eligible for the plan", decision.eligibility, lambda ok: "yes" if ok else "no")
     field("scope", decision.scope, lambda s: "in scope" if s.in_scope else f"out of scope ({s.category})")
     field("emergency", decision.emergency,
           lambda e: "granted" if e.eligible else ("refused" if e.requested else "not requested"))
     if decision.emergency and decision.emergency.value.requested:
         out.extend(f"    - {reason}" for reason in decision.emergency.value.reasons)
+        if decision.emergency.value.reply:
+            out.append(f"    ready reply ({decision.emergency.value.reply_language}): {decision.emergency.value.reply}")
     field("calendar", decision.calendar)
     field("first response due", decision.first_response_due,
           lambda t: human_instant(t) + f" ({t.isoformat()})" if t else "no guaranteed response time")
@@ -248,6 +281,18 @@ def render_explanation(decision: Decision, policies: Policies, ticket: Ticket) -
         for name, t in decision.escalation.value.due.items():
             out.append(f"    {name} due {human_instant(t)}")
     field("priority", decision.priority)
+    if decision.advice is not None:
+        field("customised advice", decision.advice, lambda a: "not included" if not a.included else (
+            "within the advice hours" if a.queued_until is None else f"queued until {human_instant(a.queued_until)}"))
+    field("routing", decision.routing, lambda r: ", ".join(
+        part for part in (f"group {r.group}" if r.group else "", f"owner {r.owner}" if r.owner else "") if part)
+        or "stays where it is")
+    if decision.notifications:
+        out.append("notifications:")
+        for n in decision.notifications:
+            when = "now" if n.immediate else f"at {human_instant(n.deliver_at)}"
+            out.append(f"    step {n.step_id} -> {n.kind} {n.recipient} ({n.person or 'nobody'}) {when}"
+                       f"  (set by {n.source}: {n.reason})")
     out.append("tags:")
     out.extend(f"    {c.value}  (set by {c.source}: {c.reason})" for c in decision.tags)
     out.append("note for agents:")
@@ -297,6 +342,10 @@ def add_engine_commands(sub: Any, policies_default: str | None = None) -> None:
         p.add_argument("--emergency", action="store_true", help="the customer asks for 24/7 emergency handling")
         p.add_argument("--category", help="request category, e.g. infrastructure, webmastering")
         p.add_argument("--language", help="customer's language (ISO 639-1), e.g. fr, en, de")
+        p.add_argument("--language-source", choices=("ticket", "article", "customer"), default="ticket",
+                       help="where the language was read: set on the ticket by an agent (default), detected in "
+                            "the article, or the customer's locale")
+        p.add_argument("--partner", action="store_true", help="the organization is a partner")
         p.add_argument("--manager", action="append", type=_manager, metavar="ROLE=PERSON",
                        help="who fills an account-manager role, e.g. account_manager=ana@example.com (repeatable)")
         p.add_argument("--policies", default=default, metavar="DIR", help=POLICIES_HELP)

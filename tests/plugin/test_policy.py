@@ -344,6 +344,18 @@ def test_not_utf8_is_an_error_with_its_line(tmp_path):
         ("plans:\n  standard:", "plans:\n  <<: 5\n  standard:", "<< must merge a mapping or a list of mappings"),
         ("escalation:\n", "escalation: !include escalation.yaml\nx:\n",
          "unsupported YAML tag !include; policy files are plain YAML"),
+        ("notify: [owner, account_manager]", "notify: [owner, \"group:\"]", 'expected a group name after "group:"'),
+        ("notify: [owner, account_manager]", "notify: [owner, \"group:Support leads\"]", None),
+        ("notify: [owner, account_manager]", "notify: [ownr]",
+         'unknown role "ownr"; the roles in plans.yaml are: account_manager, technical_account_manager'),
+        ("  urgent: [emergency]", "  urgent: [emergency, breech]",
+         'unknown "breech" (did you mean "breach"?); expected emergency or a step id: emergency, breach, warning'),
+        ("  urgent: [emergency]", "  urgent: [emergency, breach]", None),
+        ("  pause_states: zammad", "  pause_states: [pending reminder]", None),
+        ("  pause_states: zammad", "  pause_states: all",
+         "expected zammad, or a list of state names like [pending reminder, pending close]; got \"all\""),
+        ("      id: breach", "      id: Breach!",
+         'expected an identifier like "breach" (lower-case letters, digits, _ . -); got "Breach!"'),
     ],
 )
 def test_single_problems_in_plans(tmp_path, old, new, message):
@@ -442,3 +454,41 @@ def _replace(path: Path, old: str, new: str) -> None:
     text = path.read_text()
     assert old in text, old
     path.write_text(text.replace(old, new, 1))
+
+
+@pytest.mark.parametrize(
+    "old, new, message",
+    [
+        ("  category: advice", "  category: advise",
+         'unknown category "advise" (did you mean "advice"?); the categories are: infrastructure, hosting, email, '
+         "domain, storage, billing, third-party-application, webmastering, advice, other"),
+        ("  owner_role: technical_account_manager", "  owner_role: tam",
+         'unknown role "tam"; the roles in plans.yaml are: account_manager, technical_account_manager'),
+        ("    billing: {group: Billing}", "    biling: {group: Billing}",
+         'unknown category "biling" (did you mean "billing"?); the categories are: infrastructure, hosting, email, '
+         "domain, storage, billing, third-party-application, webmastering, advice, other"),
+        ("    plus: {group: Premium support}", "    platinum: {group: Premium support}",
+         'unknown plan "platinum"; the plans in plans.yaml are: standard, plus, pro, enterprise'),
+        ("  channels: [phone]", "  channels: [phone, email]", None),
+        ("    it:\n", "    italian:\n", None),
+    ],
+)
+def test_single_problems_in_scope(tmp_path, old, new, message):
+    shutil.copytree(POLICIES, tmp_path, dirs_exist_ok=True)
+    _replace(tmp_path / "scope.yaml", old, new)
+    messages = [e.message for e in validate_policies(tmp_path)]
+    if new.startswith("    italian"):  # a language key must be a language code
+        assert any("italian" in m for m in messages), messages
+        return
+    assert (message in messages) if message else messages == []
+
+
+def test_the_contract_keys_load(bundled_policies):
+    assert bundled_policies.scope.emergency_channels == {"phone"}
+    assert set(bundled_policies.scope.emergency_replies) == {"en", "fr", "de", "it"}
+    assert bundled_policies.scope.advice.owner_role == "technical_account_manager"
+    assert bundled_policies.routing.emergency.group == "Infrastructure"
+    assert bundled_policies.urgent == {"emergency"}
+    assert [s.id for s in bundled_policies.plans["pro"].escalation] == ["warning", "breach"]
+    assert len(bundled_policies.version) == 12
+    assert bundled_policies.calendar_specs["phone"].weekly[0][0] == Window(360, 1140)

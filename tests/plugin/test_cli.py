@@ -32,7 +32,32 @@ def test_simulate_json_gives_the_seed_answer(capsys):
     assert out["channel"] == "email"
     assert out["calendar"] == "email"
     assert out["first_response_due"] == "2026-11-28T08:00:00+01:00"
-    assert out["emergency"] == {"requested": False, "eligible": False, "reasons": ["no emergency handling was requested"]}
+    assert out["emergency"] == {"requested": False, "eligible": False, "reasons": ["no emergency handling was requested"],
+                                "refused_for": [], "reply": None, "reply_language": None}
+
+
+def test_simulate_json_an_emergency_by_email_is_not_a_call(capsys):
+    # The check of issue 12: e-mail is not a call, so no 24/7 handling; every new field has its source.
+    out = simulate_json(capsys, "--plan", "pro", "--channel", "email", "--emergency", "--category", "infrastructure",
+                        "--language", "en", "--at", "2026-11-28T03:00")
+    assert out["emergency"]["eligible"] is False and out["emergency"]["refused_for"] == ["channel"]
+    assert out["emergency"]["reply_language"] == "en" and "by phone" in out["emergency"]["reply"]
+    assert "emergency:refused" in out["tags"]
+    assert out["routing"] == {"group": "Premium support", "owner": None}
+    assert out["language"] == "en" and out["eligible_for_plan"] is True
+    for field in ("routing", "language", "eligibility", "emergency"):
+        assert out["why"][field]["source"].startswith("policydesk.") and out["why"][field]["reason"]
+    assert {"tag": "emergency:refused", "source": "policydesk.emergency"}.items() <= next(
+        t for t in out["tag_sources"] if t["tag"] == "emergency:refused").items()
+
+
+def test_simulate_json_shows_advice_and_notifications(capsys):
+    out = simulate_json(capsys, "--plan", "enterprise", "--channel", "email", "--category", "advice",
+                        "--at", "2026-11-28T11:00", "--manager", "technical_account_manager=tom@provider.example")
+    assert out["advice"] == {"requested": True, "included": True, "open_now": False,
+                             "queued_until": "2026-11-30T09:00:00+01:00"}
+    assert out["why"]["advice"]["source"] == "policydesk.advice"
+    assert out["notifications"] == []
 
 
 def test_at_with_an_offset_is_that_instant(capsys):

@@ -193,7 +193,7 @@ ENVIRONMENT: dict[str, tuple[str, str]] = {
     "POLICYDESK_ADMIN_LISTEN": ("unset", "HOST:PORT of a separate listener for /healthz and /metrics"),
     "POLICYDESK_ADMIN_TOKEN": ("unset", "bearer token /healthz and /metrics require (or _FILE)"),
     "POLICYDESK_PUBLIC_URL": ("unset", "policydesk's public base URL; sync derives the webhook URL from it"),
-    "POLICYDESK_WORKERS": ("2", "background worker threads per process"),
+    "POLICYDESK_WORKERS": ("16", "jobs processed at once per process (Zammad calls in flight; one ticket at a time)"),
     "POLICYDESK_THREADS": ("8", "HTTP request threads (waitress)"),
     "POLICYDESK_CONNECTION_LIMIT": ("1000", "open client connections at most (waitress)"),
     "POLICYDESK_HEADER_TIMEOUT": ("10", "seconds a client has to send a request's headers"),

@@ -28,6 +28,9 @@ from integrations.store import Store, StoreError, StoreValueError, ticket_key
 from integrations.zammad.mapping import TICKET_VIP_CODE
 from integrations.zammad.sync_objects import PAYLOAD_MARKER
 
+#: Stored in place of a typed VIP code: the worker then reads the code from Zammad itself.
+VIP_ENTERED = "(entered)"
+
 log = logging.getLogger("policydesk.service")
 
 StartResponse = Callable[[str, list[tuple[str, str]]], Any]
@@ -142,7 +145,7 @@ class WebhookService:
         if ticket.get(TICKET_VIP_CODE):
             # Zammad's payload carries every ticket attribute: never store a VIP code an
             # agent typed (the worker reads it fresh from Zammad, checks and clears it).
-            ticket[TICKET_VIP_CODE] = None
+            ticket[TICKET_VIP_CODE] = VIP_ENTERED
             body = json.dumps(event).encode()
         result = self.store.receive("zammad", delivery, body, headers, self.clock(), key=ticket_key(ticket_id))
         self.metrics.received.labels(source="zammad", outcome="new" if result.new else "duplicate").inc()

@@ -57,7 +57,7 @@ class ServiceConfig:
     policies: str
     zammad_webhook_token: str = field(repr=False)
     billing_secret: str = field(repr=False)
-    workers: int = 2
+    workers: int = 16
     max_body_bytes: int = 1 << 20
     retry_base_seconds: float = 2.0
     max_attempts: int = 8
@@ -88,7 +88,7 @@ class ServiceConfig:
             policies=policies_dir(policies, env),
             zammad_webhook_token=secret(env, "POLICYDESK_ZAMMAD_WEBHOOK_TOKEN"),
             billing_secret=secret(env, "POLICYDESK_BILLING_SECRET"),
-            workers=env_int(env, "POLICYDESK_WORKERS", 2, minimum=1),
+            workers=env_int(env, "POLICYDESK_WORKERS", 16, minimum=1),
             max_body_bytes=env_int(env, "POLICYDESK_MAX_BODY", 1 << 20, minimum=1024),
             retry_base_seconds=env_float(env, "POLICYDESK_RETRY_BASE", 2.0),
             max_attempts=env_int(env, "POLICYDESK_MAX_ATTEMPTS", 8, minimum=1),

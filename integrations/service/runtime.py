@@ -60,11 +60,12 @@ class Service:
     def start_background(self) -> None:
         """Start the worker threads, the scheduler and the policy watcher."""
         name = f"{socket.gethostname()}:{id(self) & 0xFFFF:04x}"
-        for n in range(self.config.workers):
-            worker = Worker(self.store, self.processor, self.metrics, f"{name}/w{n}", backoff=self.backoff,
-                            is_transient=is_transient, lease_seconds=self.config.lease_seconds)
-            self.workers.append(worker)
-            self._thread(worker.run, f"worker-{n}")
+        # One dispatcher runs `workers` jobs at once (jobs of one ticket never together).
+        worker = Worker(self.store, self.processor, self.metrics, f"{name}/w0", backoff=self.backoff,
+                        is_transient=is_transient, lease_seconds=self.config.lease_seconds,
+                        concurrency=self.config.workers)
+        self.workers.append(worker)
+        self._thread(worker.run, "worker")
         if self.scheduler is not None:
             self._thread(lambda: self.scheduler.run(self.stopping), "scheduler")
         self._thread(self._watch_policies, "policy-watcher")

@@ -1,56 +1,40 @@
-"""The Zammad adapter: read what the engine needs, write a Decision back as a diff.
+"""The Zammad adapter: the engine's view of a ticket, and a Decision written back as a diff.
 
 ::
 
-    client = ZammadClient.from_env()            # ZAMMAD_URL + ZAMMAD_TOKEN / ZAMMAD_TOKEN_FILE
-    adapter = ZammadAdapter(client)
-    ticket, organization, state = adapter.load_context(42)
+    adapter = ZammadAdapter(ZammadClient.from_env())
+    ticket, organization, state = adapter.context_from_payload(webhook_payload)   # no reads
     decision = engine.evaluate(ticket, organization, now)
     changes = adapter.apply_decision(42, decision, state=state)   # empty when nothing differs
 
-Writes are idempotent or checked (the note), so a retried job has one effect.
+A webhook payload carries the ticket and its organization with every attribute policydesk
+reads, so an event costs no read. A write is: the tags and mentions that differ from what
+policydesk contributed last time (`mapping.AppliedState`, kept by the caller), in parallel,
+then one ticket update carrying the priority, policydesk's attributes, the fingerprint and
+the internal note as its ``article`` (tickets_controller.rb#update creates it inside the same
+locked update), so a retry that finds the fingerprint knows the note is there too.
 """
 
 from __future__ import annotations
 
 import logging
-import os
-import tomllib
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any, Mapping
-
-from zammad_py import ZammadAPI
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
+from typing import Any, Callable, Mapping
 
 from integrations.zammad import mapping
-from integrations.zammad.errors import ZammadError, ZammadNotFound, ZammadValidationError
+from integrations.zammad.client import ZammadClient, ZammadConfigError, ZammadSettings, api_url
+from integrations.zammad.directory import Directory
+from integrations.zammad.errors import ZammadError, ZammadValidationError
 from integrations.zammad.mapping import (
     NOTE_PREFERENCE,
     NOTE_SUBJECT,
     TICKET_FINGERPRINT,
+    AppliedState,
     ZammadTicketState,
 )
-from integrations.zammad.resources import (
-    Calendars,
-    Groups,
-    Mentions,
-    ObjectManagerAttributes,
-    Organizations,
-    RetryPolicy,
-    SLAs,
-    TagList,
-    Tags,
-    TicketArticles,
-    TicketPriorities,
-    Tickets,
-    TicketStates,
-    Triggers,
-    Users,
-    Webhooks,
-    ZammadSession,
-    iter_all,
-)
-from plugin.errors import UserError
+from integrations.zammad.payload import EventRecords, records_from_payload
 from plugin.model import Decision, Organization, Ticket
 
 log = logging.getLogger(__name__)
@@ -59,154 +43,16 @@ __all__ = [
     "AppliedChanges",
     "ZammadAdapter",
     "ZammadClient",
+    "ZammadConfigError",
     "ZammadSettings",
     "ZammadTicketState",
     "api_url",
 ]
 
-# --------------------------------------------------------------------------- settings
-
-
-class ZammadConfigError(UserError, ValueError):
-    """The Zammad URL or token is missing or unreadable."""
-
-
-def api_url(url: str) -> str:
-    """``https://desk.example`` -> ``https://desk.example/api/v1/`` (an API URL is kept)."""
-    base = url.strip().rstrip("/")
-    if not base.endswith("/api/v1"):
-        base += "/api/v1"
-    return base + "/"
-
-
-@dataclass(frozen=True)
-class ZammadSettings:
-    """Where Zammad is and how to talk to it.  Never read from policy YAML."""
-
-    url: str
-    token: str = field(repr=False)
-    #: Seconds for connecting and for each read, on every request.
-    timeout: float = 10.0
-    retry_attempts: int = 4
-    retry_base_delay: float = 0.5
-    retry_max_delay: float = 8.0
-
-    @classmethod
-    def load(cls, environ: Mapping[str, str] | None = None, config_file: str | os.PathLike | None = None) -> "ZammadSettings":
-        """From the environment, falling back to a TOML config file's ``[zammad]`` table.
-
-        Environment: ``ZAMMAD_URL``, ``ZAMMAD_TOKEN`` or ``ZAMMAD_TOKEN_FILE``,
-        ``ZAMMAD_TIMEOUT``, ``ZAMMAD_RETRY_ATTEMPTS``; the config file is ``config_file``
-        or ``$POLICYDESK_CONFIG`` and may hold ``url``, ``token_file`` (or ``token``),
-        ``timeout``, ``retry_attempts``, ``retry_base_delay``, ``retry_max_delay``.
-        """
-        env = os.environ if environ is None else environ
-        file_values: dict[str, Any] = {}
-        path = config_file or env.get("POLICYDESK_CONFIG")
-        if path:
-            try:
-                with open(path, "rb") as fh:
-                    file_values = dict(tomllib.load(fh).get("zammad") or {})
-            except (OSError, tomllib.TOMLDecodeError) as exc:
-                raise ZammadConfigError(f"{path}: cannot read Zammad settings: {exc}") from exc
-
-        url = env.get("ZAMMAD_URL") or file_values.get("url")
-        if not url:
-            raise ZammadConfigError("ZAMMAD_URL is not set (nor `url` under [zammad] in the config file)")
-        from integrations.settings import ConfigError, optional_secret
-
-        try:
-            token = optional_secret(env, "ZAMMAD_TOKEN")
-        except ConfigError as exc:
-            raise ZammadConfigError(str(exc)) from None
-        token_file = None
-        if not token:
-            token, token_file = file_values.get("token"), file_values.get("token_file")
-        if not token and token_file:
-            try:
-                token = Path(token_file).read_text().strip()
-            except OSError as exc:
-                raise ZammadConfigError(f"{token_file}: cannot read the Zammad token: {exc}") from exc
-        if not token:
-            raise ZammadConfigError("no Zammad token: set ZAMMAD_TOKEN or ZAMMAD_TOKEN_FILE")
-
-        def number(env_name: str, key: str, default: float) -> float:
-            raw = env.get(env_name) if env_name else None
-            raw = raw if raw not in (None, "") else file_values.get(key, default)
-            try:
-                return float(raw)
-            except (TypeError, ValueError) as exc:
-                raise ZammadConfigError(f"{env_name or key}: expected a number, got {raw!r}") from exc
-
-        return cls(
-            url=str(url),
-            token=str(token),
-            timeout=number("ZAMMAD_TIMEOUT", "timeout", 10.0),
-            retry_attempts=int(number("ZAMMAD_RETRY_ATTEMPTS", "retry_attempts", 4)),
-            retry_base_delay=number("", "retry_base_delay", 0.5),
-            retry_max_delay=number("", "retry_max_delay", 8.0),
-        )
-
-    def retry_policy(self) -> RetryPolicy:
-        return RetryPolicy(
-            attempts=max(1, self.retry_attempts), base_delay=self.retry_base_delay, max_delay=self.retry_max_delay
-        )
-
-
-# --------------------------------------------------------------------------- client
-
-
-class ZammadClient(ZammadAPI):
-    """zammad-py's API object with typed errors, timeouts, retries and more resources.
-
-    The zammad-py property names (``ticket``, ``user``, ...) return the typed resources
-    too, so code written for zammad-py keeps working.
-    """
-
-    def __init__(self, url: str, token: str, *, timeout: float = 10.0, retry: RetryPolicy | None = None) -> None:
-        super().__init__(url=api_url(url), http_token=token)
-        self.retry = retry or RetryPolicy()
-        session = ZammadSession(timeout=timeout, retry=self.retry)
-        session.headers.update(self.session.headers)
-        session.headers["User-Agent"] = "policydesk (zammad-py)"
-        self.session.close()
-        self.session = session
-        self._me: dict[str, Any] | None = None
-
-    @classmethod
-    def from_settings(cls, settings: ZammadSettings) -> "ZammadClient":
-        return cls(settings.url, settings.token, timeout=settings.timeout, retry=settings.retry_policy())
-
-    @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None, config_file: str | None = None) -> "ZammadClient":
-        return cls.from_settings(ZammadSettings.load(environ, config_file))
-
-    def me(self) -> dict[str, Any]:
-        """``users/me``: policydesk's own API user (cached)."""
-        if self._me is None:
-            self._me = self.users.me()
-        return self._me
-
-    # Typed versions of zammad-py's resources, under their zammad-py names and plural ones.
-    tickets = ticket = property(lambda self: Tickets(connection=self))  # type: ignore[assignment]
-    ticket_articles = ticket_article = property(lambda self: TicketArticles(connection=self))  # type: ignore[assignment]
-    users = user = property(lambda self: Users(connection=self))  # type: ignore[assignment]
-    organizations = organization = property(lambda self: Organizations(connection=self))  # type: ignore[assignment]
-    groups = group = property(lambda self: Groups(connection=self))  # type: ignore[assignment]
-    ticket_priorities = ticket_priority = property(lambda self: TicketPriorities(connection=self))  # type: ignore[assignment]
-    ticket_states = ticket_state = property(lambda self: TicketStates(connection=self))  # type: ignore[assignment]
-    tags = ticket_tag = property(lambda self: Tags(connection=self))  # type: ignore[assignment]
-    taglist = tag_list = property(lambda self: TagList(connection=self))  # type: ignore[assignment]
-    # Resources zammad-py lacks.
-    mentions = property(lambda self: Mentions(connection=self))
-    object_manager_attributes = property(lambda self: ObjectManagerAttributes(connection=self))
-    calendars = property(lambda self: Calendars(connection=self))
-    slas = property(lambda self: SLAs(connection=self))
-    triggers = property(lambda self: Triggers(connection=self))
-    webhooks = property(lambda self: Webhooks(connection=self))
-
-
-# --------------------------------------------------------------------------- adapter
+#: Writes of one decision sent at once (tags and mentions are independent of each other).
+PARALLEL_WRITES = 8
+#: Tickets whose channel (create article type) is remembered.
+_CHANNEL_CACHE = 50_000
 
 
 @dataclass
@@ -218,24 +64,24 @@ class AppliedChanges:
     tags_removed: list[str] = field(default_factory=list)
     #: Persons (login or e-mail) newly subscribed to the ticket.
     mentions_added: list[str] = field(default_factory=list)
-    #: Ticket fields written (priority and policydesk attributes), with their new values.
+    #: Persons policydesk had subscribed and no longer wants (former account managers).
+    mentions_removed: list[str] = field(default_factory=list)
+    #: Ticket fields written (priority, routing and policydesk attributes), with their new values.
     fields: dict[str, Any] = field(default_factory=dict)
-    #: Id of the internal note posted, when one was.
-    note_article_id: int | None = None
+    #: Whether the internal note went with the ticket update.
+    note_posted: bool = False
     #: Persons the decision names who are not Zammad users (nothing written for them).
     unknown_persons: list[str] = field(default_factory=list)
-
-    @property
-    def note_posted(self) -> bool:
-        return self.note_article_id is not None
+    #: What Zammad refused while the rest was applied (e.g. a mention without group access).
+    warnings: list[str] = field(default_factory=list)
+    #: What the ticket holds from policydesk after this write (for the next diff).
+    applied: AppliedState | None = None
 
     @property
     def write_calls(self) -> int:
-        """HTTP write requests made (one per tag, mention and note; one for all fields)."""
-        return (
-            len(self.tags_added) + len(self.tags_removed) + len(self.mentions_added)
-            + (1 if self.fields else 0) + (1 if self.note_posted else 0)
-        )
+        """HTTP write requests made (one per tag and mention; one update for fields and note)."""
+        return (len(self.tags_added) + len(self.tags_removed) + len(self.mentions_added)
+                + len(self.mentions_removed) + (1 if self.fields or self.note_posted else 0))
 
     def __bool__(self) -> bool:
         return self.write_calls > 0
@@ -244,70 +90,96 @@ class AppliedChanges:
 class ZammadAdapter:
     """Reads tickets for the engine and writes decisions back, through one `ZammadClient`."""
 
-    def __init__(self, client: ZammadClient) -> None:
+    def __init__(self, client: ZammadClient, *, parallel_writes: int = PARALLEL_WRITES) -> None:
         self.client = client
-        self._users: dict[str, dict[str, Any] | None] = {}
-        self._priority_ids: dict[str, int] | None = None
+        self.directory = Directory(client)
+        self._pool = ThreadPoolExecutor(max_workers=max(1, parallel_writes), thread_name_prefix="zammad-write")
+        self._channels: dict[int, str] = {}
+        self._lock = threading.Lock()
 
     # ----------------------------------------------------------------- reading
 
     def read_state(self, ticket_id: int | str) -> ZammadTicketState:
-        """The ticket (``expand=true``), its tags and its mentions."""
+        """The ticket (``expand=true``), its tags and its mentions: three reads."""
         record = self.client.tickets.find(ticket_id, expand=True)
-        return self._state(record)
+        return self._with_tags(mapping.ticket_state_from_record(record, tags_known=False))
 
-    def _state(self, record: Mapping[str, Any]) -> ZammadTicketState:
-        ticket_id = record["id"]
-        tags = frozenset(self.client.tags.list(ticket_id))
-        mentions = self.client.mentions.for_ticket(ticket_id)
+    def _with_tags(self, state: ZammadTicketState) -> ZammadTicketState:
+        tid = state.ticket_id
+        tags = frozenset(self.client.tags.list(tid))
+        mentions = self.client.mentions.for_ticket(tid)
         user_ids = frozenset(int(m["user_id"]) for m in mentions if m.get("user_id") is not None)
-        return mapping.ticket_state_from_record(record, tags=tags, mentioned_user_ids=user_ids)
+        return replace(state, tags=tags, mentioned_user_ids=user_ids, tags_known=True)
 
-    def load_context(self, ticket_id: int | str) -> tuple[Ticket, Organization, ZammadTicketState]:
+    def context_from_payload(self, payload: Mapping[str, Any] | EventRecords, *,
+                             applied: AppliedState | None = None) -> tuple[Ticket, Organization, ZammadTicketState]:
+        """The engine's view of a webhook payload, reading Zammad only for what it lacks
+        (a channel name, once per ticket; the customer's locale, cached, for emergencies).
+
+        :raises ValueError: a field the engine needs is malformed (the caller reads the ticket).
+        """
+        records = payload if isinstance(payload, EventRecords) else records_from_payload(payload)
+        record = dict(records.ticket)
+        organization = records.organization
+        if organization is None and record.get("organization_id"):
+            organization = self.client.organizations.find(record["organization_id"], expand=True)
+        return self._context(record, organization, records.article, applied)
+
+    def load_context(self, ticket_id: int | str, *, record: Mapping[str, Any] | None = None,
+                     organization: Mapping[str, Any] | None = None,
+                     applied: AppliedState | None = None) -> tuple[Ticket, Organization, ZammadTicketState]:
         """Everything the engine needs about one ticket, plus its current state.
+
+        ``record`` (a ticket read with ``expand=true``, e.g. from a search page) and
+        ``organization`` (its organization record) save the reads.
 
         :raises ZammadNotFound: no such ticket.
         """
-        state = self.read_state(ticket_id)
-        record = state.record
-        organization_record = None
-        if record.get("organization_id"):
-            organization_record = self.client.organizations.find(record["organization_id"], expand=True)
+        if record is None:
+            record = self.client.tickets.find(ticket_id, expand=True)
+        if organization is None and record.get("organization_id"):
+            organization = self.client.organizations.find(record["organization_id"], expand=True)
+        return self._context(dict(record), organization, {}, applied)
+
+    def _context(self, record: dict[str, Any], organization: Mapping[str, Any] | None, article: Mapping[str, Any],
+                 applied: AppliedState | None) -> tuple[Ticket, Organization, ZammadTicketState]:
+        if not record.get("create_article_type"):
+            record["create_article_type"] = self._channel_name(record)
         customer = None
-        if record.get("customer_id"):
-            try:
-                customer = self.client.users.find(record["customer_id"], expand=True)
-            except ZammadNotFound:
-                log.warning("ticket %s: customer %s not found", ticket_id, record["customer_id"])
-        ticket = mapping.ticket_from_record(record, tags=state.tags, customer=customer)
-        return ticket, mapping.organization_from_record(organization_record), state
+        language, _source = mapping.request_language(record, article)
+        if language is None and mapping._truthy(record.get(mapping.TICKET_EMERGENCY)):
+            # Only an emergency needs the language: the customer's locale is read then (cached).
+            locale = self.directory.customer_locale(mapping._int_or_none(record.get("customer_id")))
+            customer = {"preferences": {"locale": locale}} if locale else None
+        ticket = mapping.ticket_from_record(record, customer=customer, article=article)
+        state = mapping.ticket_state_from_record(record, tags_known=False, applied=applied)
+        return ticket, mapping.organization_from_record(organization), state
+
+    def _channel_name(self, record: Mapping[str, Any]) -> str | None:
+        tid = mapping._int_or_none(record.get("id")) or 0
+        with self._lock:
+            if tid in self._channels:
+                return self._channels[tid]
+        name = self.directory.article_type_name(record.get("create_article_type_id"))
+        if name is None and record.get("create_article_type_id") is not None and tid:
+            name = (self.client.tickets.find(tid, expand=True) or {}).get("create_article_type")
+        if name:
+            with self._lock:
+                if len(self._channels) >= _CHANNEL_CACHE:
+                    self._channels.pop(next(iter(self._channels)))
+                self._channels[tid] = name
+        return name
 
     def find_user(self, person: str | int) -> dict[str, Any] | None:
-        """The Zammad user whose id, login or e-mail is ``person`` (cached), or ``None``."""
-        key = str(person).strip().lower()
-        if key in self._users:
-            return self._users[key]
-        user: dict[str, Any] | None = None
-        if key.isdigit():
-            try:
-                user = self.client.users.find(int(key))
-            except ZammadNotFound:
-                user = None
-        else:
-            def matches(candidate: Mapping[str, Any]) -> bool:
-                return key in (str(candidate.get("login") or "").lower(), str(candidate.get("email") or "").lower())
+        """The Zammad user whose id, login or e-mail is ``person`` (hits and misses cached)."""
+        return self.directory.find_user(person)
 
-            try:
-                user = next((u for u in self.client.users.search_exact(key) if matches(u)), None)
-            except ZammadNotFound:
-                user = None
-            if user is None:  # search may be fuzzy or index-lagged: walk the user list
-                user = next((u for u in iter_all(self.client.users) if matches(u)), None)
-        if user is not None:  # someone not found yet may be created in Zammad later
-            self._users[key] = user
-        return user
+    def pause_states(self) -> frozenset[str] | None:
+        """Ticket states in which Zammad's escalation clock stops (``ignore_escalation``)."""
+        return self.directory.pause_states()
 
     def own_user_id(self) -> int:
+        """policydesk's own API user: ``users/me`` with the service's token (cached)."""
         return int(self.client.me()["id"])
 
     def is_own_change(self, payload: Mapping[str, Any] | ZammadTicketState) -> bool:
@@ -336,88 +208,160 @@ class ZammadAdapter:
 
     # ----------------------------------------------------------------- writing
 
-    def apply_decision(
-        self, ticket_id: int | str, decision: Decision, *, state: ZammadTicketState | None = None
-    ) -> AppliedChanges:
-        """Make the ticket match ``decision``, writing only what differs.
+    def apply_decision(self, ticket_id: int | str, decision: Decision, *,
+                       state: ZammadTicketState | None = None) -> AppliedChanges:
+        """Make the ticket match ``decision``, writing only what differs from what policydesk
+        contributed before (``state.applied``), or from what the ticket shows.
 
-        ``state`` (from `load_context`) saves a read but should be fresh; it is re-read
-        when omitted.  Order: tags, mentions, note, then one ticket update carrying the
-        priority, policydesk's attributes and the decision fingerprint, so a crash before
-        the end leaves the fingerprint old and the next run finishes the job.
+        Tags and mentions first (in parallel), then one ticket update with the fields, the
+        fingerprint and the note, so a crash before the end leaves the old fingerprint and
+        the next run finishes the job. Without ``state`` the ticket, its tags and mentions are read.
         """
         if state is None:
             state = self.read_state(ticket_id)
         tid = state.ticket_id
         desired = mapping.desired_state(decision)
+        applied = state.applied
+        stale = applied is not None and applied.newer_than(state.record)
+        current_fp = applied.fingerprint if stale and applied is not None else state.fingerprint
+        if applied is None and state.fingerprint is not None and not state.tags_known:
+            state = self._with_tags(state)  # decided before without a memory of it: look
+        if applied is not None:
+            contributed, mentioned, routing = applied.tags, dict(applied.mentions), dict(applied.routing)
+        elif state.fingerprint is not None:  # decided by a policydesk that kept no memory: its tags
+            contributed = frozenset(t for t in state.tags if mapping.is_owned_tag(t))
+            mentioned, routing = {}, {}
+        else:  # never decided: policydesk contributed nothing, so it removes nothing
+            contributed, mentioned, routing = frozenset(), {}, {}
         changes = AppliedChanges(ticket_id=tid)
-        retry = self.client.retry
 
-        add, remove = mapping.tag_changes(state.tags, desired.tags)
-        for tag in add:  # Zammad's tags/add is idempotent: plain retry is safe
-            retry.run(lambda tag=tag: self.client.tags.add(tid, tag))
-            changes.tags_added.append(tag)
+        present = state.tags if state.tags_known else contributed
+        add = sorted(desired.tags - present)
+        remove = sorted(t for t in contributed - desired.tags if not state.tags_known or t in state.tags)
+        writes: list[Callable[[], None]] = []
+        for tag in add:  # tags/add is idempotent (Tag.tag_add returns early on a present tag)
+            writes.append(lambda tag=tag: (self.client.retry.run(lambda: self.client.tags.add(tid, tag)),
+                                           changes.tags_added.append(tag)))
         for tag in remove:
-            self.client.tags.remove(tid, tag)
-            changes.tags_removed.append(tag)
+            writes.append(lambda tag=tag: (self.client.tags.remove(tid, tag), changes.tags_removed.append(tag)))
 
+        wanted_mentions: dict[str, int] = {}
         for person in desired.mention_persons:
             user = self.find_user(person)
             if user is None:
                 log.warning("ticket %s: %r is not a Zammad user; not mentioned", tid, person)
                 changes.unknown_persons.append(person)
                 continue
-            if int(user["id"]) in state.mentioned_user_ids:
+            uid = int(user["id"])
+            wanted_mentions[person] = uid
+            if uid in mentioned.values() or uid in state.mentioned_user_ids:
                 continue
-            try:
-                retry.run(
-                    lambda user=user: self.client.mentions.add(tid, on_behalf_of=user["id"]),
-                    already_done=lambda user=user: self._mentioned(tid, int(user["id"])),
-                )
-            except ZammadValidationError as exc:
-                # Another worker applying an event of the same ticket mentioned them
-                # between our read and this POST: Zammad answers 422 ("User has already
-                # been taken"). The ticket is right; any other 422 is still an error.
-                if exc.status != 422 or not self._mentioned(tid, int(user["id"])):
-                    raise
-                log.info("ticket %s: %r was mentioned meanwhile (concurrent update)", tid, person)
-                continue
-            changes.mentions_added.append(person)
+            writes.append(lambda person=person, uid=uid: self._mention(tid, person, uid, changes))
+        former = {p: uid for p, uid in mentioned.items() if uid not in wanted_mentions.values()}
+        if former:
+            writes.append(lambda: self._unmention(tid, former, changes))
+        self._run_all(writes)
 
         update: dict[str, Any] = {}
-        if desired.priority is not None and desired.priority != state.priority:
+        changed_decision = desired.fingerprint != current_fp
+        if changed_decision and desired.priority is not None and (stale or desired.priority != state.priority):
             update.update(self._priority_field(desired.priority))
             changes.fields["priority"] = desired.priority
-        attributes = mapping.attribute_changes(state.record, desired.attributes)
+        if desired.routing and (dict(desired.routing) != routing):
+            # Written once per routing decision: an agent's later reassignment is respected.
+            update.update(desired.routing)
+            changes.fields.update(desired.routing)
+        if not stale:
+            attributes = mapping.attribute_changes(state.record, desired.attributes)
+        else:
+            attributes = dict(desired.attributes) if changed_decision else {}
         update.update(attributes)
         changes.fields.update(attributes)
-        if desired.fingerprint != state.fingerprint:
-            if desired.note:
-                article = self._post_note_once(tid, desired.fingerprint, desired.note)
-                if article is not None:
-                    changes.note_article_id = int(article["id"])
+        if changed_decision:
             update[TICKET_FINGERPRINT] = desired.fingerprint
             changes.fields[TICKET_FINGERPRINT] = desired.fingerprint
+            if desired.note:
+                update["article"] = self._note(desired.fingerprint, desired.note)
+        updated_at = applied.updated_at if applied is not None else None
         if update:
-            self.client.tickets.update(tid, update)
+            answer = self._update_ticket(tid, update, desired.fingerprint if "article" in update else None)
+            changes.note_posted = "article" in update
+            updated_at = (answer or {}).get("updated_at") if isinstance(answer, Mapping) else None
+        changes.applied = AppliedState(
+            fingerprint=desired.fingerprint if changed_decision else current_fp,
+            tags=desired.tags, mentions=wanted_mentions,
+            routing=dict(desired.routing) if desired.routing else routing,
+            updated_at=updated_at, timers=applied.timers if applied is not None else None,
+        )
         if changes:
-            log.info("ticket %s: applied %s", tid, changes)
+            log.info("ticket %s: applied %s", tid, _summary(changes))
         return changes
+
+    def _run_all(self, writes: list[Callable[[], None]]) -> None:
+        """Run independent writes at once; the first failure is raised after all have ended."""
+        if len(writes) == 1:
+            writes[0]()
+            return
+        futures = [self._pool.submit(write) for write in writes]
+        errors = [f.exception() for f in futures]
+        for error in errors:
+            if error is not None:
+                raise error
+
+    def _mention(self, tid: int, person: str, uid: int, changes: AppliedChanges) -> None:
+        try:
+            self.client.retry.run(lambda: self.client.mentions.add(tid, on_behalf_of=uid),
+                                  already_done=lambda: self._mentioned(tid, uid))
+        except ZammadValidationError as exc:
+            if "already" in exc.message.lower() or self._mentioned(tid, uid):
+                return  # mentioned meanwhile ("User has already been taken")
+            # lib/validations/mention_validator.rb: no agent access to the ticket's group.
+            warning = f"{person} could not be mentioned: {exc.message}"
+            log.warning("ticket %s: %s", tid, warning)
+            changes.warnings.append(warning)
+            return
+        changes.mentions_added.append(person)
+
+    def _unmention(self, tid: int, former: Mapping[str, int], changes: AppliedChanges) -> None:
+        for mention in self.client.mentions.for_ticket(tid):
+            uid = int(mention.get("user_id") or 0)
+            person = next((p for p, u in former.items() if u == uid), None)
+            if person is None:
+                continue
+            try:  # Zammad deletes only the current user's mention: on their behalf
+                self.client.mentions.remove(mention["id"], on_behalf_of=uid)
+            except ZammadError as exc:
+                changes.warnings.append(f"{person}'s mention could not be removed: {exc.message}")
+                continue
+            changes.mentions_removed.append(person)
 
     def _mentioned(self, ticket_id: int, user_id: int) -> bool | None:
         mentions = self.client.mentions.for_ticket(ticket_id)
         return True if any(int(m.get("user_id") or 0) == user_id for m in mentions) else None
 
     def _priority_field(self, name: str) -> dict[str, Any]:
-        if self._priority_ids is None:
+        ids = self.directory.priority_ids()
+        return {"priority_id": ids[name]} if name in ids else {"priority": name}
+
+    @staticmethod
+    def _note(fingerprint: str, body: str) -> dict[str, Any]:
+        return {"subject": NOTE_SUBJECT, "body": body, "content_type": "text/plain", "type": "note",
+                "internal": True, "sender": "Agent", "preferences": {NOTE_PREFERENCE: fingerprint}}
+
+    def _update_ticket(self, tid: int, update: Mapping[str, Any], fingerprint: str | None) -> Any:
+        """The one ticket update. With a note it is never repeated blindly: after a failed try
+        the ticket is read, and a fingerprint already there means the update (and the note) landed."""
+        if fingerprint is None:
+            return self.client.tickets.update(tid, update)
+
+        def landed() -> Any:
             try:
-                self._priority_ids = {p["name"]: int(p["id"]) for p in iter_all(self.client.ticket_priorities)}
-            except ZammadError as exc:
-                log.warning("cannot list ticket priorities (%s); writing the priority by name", exc)
-                self._priority_ids = {}
-        if name in self._priority_ids:
-            return {"priority_id": self._priority_ids[name]}
-        return {"priority": name}
+                record = self.client.tickets.find(tid)
+            except ZammadError:
+                return None
+            return record if (record or {}).get(TICKET_FINGERPRINT) == fingerprint else None
+
+        return self.client.retry.run(lambda: self.client.tickets.update(tid, update, once=True), already_done=landed)
 
     def policydesk_notes(self, ticket_id: int) -> list[dict[str, Any]]:
         """policydesk's internal notes on the ticket, oldest first."""
@@ -425,36 +369,13 @@ class ZammadAdapter:
         notes = [a for a in articles if a.get("subject") == NOTE_SUBJECT and a.get("internal")]
         return sorted(notes, key=lambda a: int(a.get("id") or 0))
 
-    def _existing_note(self, ticket_id: int, fingerprint: str, body: str) -> dict[str, Any] | None:
-        """The latest policydesk note, if it already explains this decision."""
-        notes = self.policydesk_notes(ticket_id)
-        if not notes:
-            return None
-        last = notes[-1]
-        recorded = (last.get("preferences") or {}).get(NOTE_PREFERENCE)
-        if recorded is not None:
-            return last if recorded == fingerprint else None
-        return last if (last.get("body") or "").strip() == body.strip() else None
+    def close(self) -> None:
+        self._pool.shutdown(wait=False)
 
-    def _post_note_once(self, ticket_id: int, fingerprint: str, body: str) -> dict[str, Any] | None:
-        """Post the internal note unless it is already there (a retried job, a timed-out POST).
 
-        Returns the article this call posted (found again if a timed-out try had in fact
-        posted it), or ``None`` when the note was already there before this call.
-        """
-        if self._existing_note(ticket_id, fingerprint, body) is not None:
-            return None
-        article = {
-            "ticket_id": ticket_id,
-            "subject": NOTE_SUBJECT,
-            "body": body,
-            "content_type": "text/plain",
-            "type": "note",
-            "internal": True,
-            "sender": "Agent",
-            "preferences": {NOTE_PREFERENCE: fingerprint},
-        }
-        return self.client.retry.run(
-            lambda: self.client.ticket_articles.create(article),
-            already_done=lambda: self._existing_note(ticket_id, fingerprint, body),
-        )
+def _summary(changes: AppliedChanges) -> str:
+    parts = [f"+{t}" for t in changes.tags_added] + [f"-{t}" for t in changes.tags_removed]
+    parts += [f"@{p}" for p in changes.mentions_added] + [f"-@{p}" for p in changes.mentions_removed]
+    parts += sorted(changes.fields) + (["note"] if changes.note_posted else [])
+    return ", ".join(parts) or "nothing"
+

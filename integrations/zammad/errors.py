@@ -7,6 +7,7 @@ zammad-py turns every failure into a bare ``HTTPError(text)``; these keep the st
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import requests
@@ -61,6 +62,11 @@ class ZammadUnavailable(ZammadError):
     transient = True
 
 
+class ZammadContention(ZammadUnavailable):
+    """422 from database contention: Zammad maps ``ActiveRecord::StatementInvalid`` (deadlock,
+    lock timeout) to 422 (app/controllers/application_controller/handles_errors.rb); retry it."""
+
+
 class ZammadRateLimited(ZammadUnavailable):
     """429 Too Many Requests.
 
@@ -88,6 +94,25 @@ def _message_from(response: requests.Response) -> tuple[str, Any]:
     return (text[:300] if text else (response.reason or "error")), body
 
 
+#: What a StatementInvalid says (admin users see it; others get an "Error ID" line instead).
+_CONTENTION = re.compile(r"deadlock|lock wait timeout|could not obtain lock|could not serialize|"
+                         r"statement ?invalid|PG::|Mysql2::|LockWaitTimeout|Deadlocked", re.IGNORECASE)
+#: handles_errors.rb#humanize_error: an error without a human text, shown to a non-admin.
+_ERROR_ID = re.compile(r"^Error ID \S+: Please contact your administrator")
+
+
+def is_contention(body: Any) -> bool:
+    """Whether a 422 body is a database failure rather than a refusal of the data.
+
+    Validation and Zammad's own refusals carry ``error_human``; a StatementInvalid has none
+    (handles_errors.rb#humanize_error), and non-admins see only an "Error ID" line.
+    """
+    if not isinstance(body, dict) or body.get("error_human"):
+        return False
+    text = str(body.get("error") or "")
+    return bool(_ERROR_ID.match(text) or _CONTENTION.search(text))
+
+
 def error_from_response(response: requests.Response) -> ZammadError:
     """The typed exception for a non-2xx ``response``."""
     status = response.status_code
@@ -101,6 +126,8 @@ def error_from_response(response: requests.Response) -> ZammadError:
     if status == 404:
         return ZammadNotFound(message, **kw)
     if status == 422:
+        if is_contention(body):
+            return ZammadContention(message, **kw)
         return ZammadValidationError(message, **kw)
     if status == 429:
         retry_after = response.headers.get("Retry-After")

@@ -43,8 +43,10 @@ TICKET_CATEGORY = "policydesk_category"
 TICKET_EMERGENCY = "policydesk_emergency"
 #: Where an agent types the VIP code a caller gives; policydesk checks and clears it.
 TICKET_VIP_CODE = "policydesk_vip_code"
+#: The request's language, set by an agent (a phone call) -- first of the language sources.
+TICKET_LANGUAGE = "policydesk_language"
 TICKET_ATTRIBUTES = (TICKET_PLAN, TICKET_FIRST_RESPONSE_DUE, TICKET_FINGERPRINT, TICKET_CATEGORY, TICKET_EMERGENCY,
-                     TICKET_VIP_CODE)
+                     TICKET_VIP_CODE, TICKET_LANGUAGE)
 
 # --------------------------------------------------------------------------- tags
 
@@ -113,7 +115,10 @@ def parse_instant(value: Any) -> dt.datetime | None:
         return None
     if isinstance(value, dt.datetime):
         return value if value.tzinfo else value.replace(tzinfo=dt.timezone.utc)
-    return timefmt.parse_instant(str(value), dt.timezone.utc)
+    text = str(value).strip()
+    if text.endswith(" UTC"):  # Ruby's TimeWithZone#to_s, in a custom payload
+        text = text[:-4].replace(" ", "T") + "+00:00"
+    return timefmt.parse_instant(text, dt.timezone.utc)
 
 
 def format_instant(value: dt.datetime | None) -> str | None:
@@ -132,6 +137,13 @@ def parse_date(value: Any) -> dt.date | None:
     if isinstance(value, dt.date):
         return value
     return dt.date.fromisoformat(str(value)[:10])
+
+
+def _instant_field(record: Mapping[str, Any], name: str) -> dt.datetime | None:
+    try:
+        return parse_instant(record.get(name))
+    except (TypeError, ValueError):
+        raise ValueError(f"ticket {record.get('id')}: {name} {str(record.get(name))[:40]!r} is not a time") from None
 
 
 def _truthy(value: Any) -> bool:
@@ -174,11 +186,28 @@ def customer_locale(customer: Mapping[str, Any] | None) -> str | None:
     return preferences.get("locale") if isinstance(preferences, Mapping) else None
 
 
+def request_language(record: Mapping[str, Any], article: Mapping[str, Any] | None = None,
+                     customer: Mapping[str, Any] | None = None) -> tuple[str | None, str]:
+    """The request's language and where it came from, first found of: the ticket attribute
+    agents set (a phone call), the article's detected language, the customer's locale."""
+    for value, source in ((record.get(TICKET_LANGUAGE), "ticket"),
+                          ((article or {}).get("detected_language"), "article"),
+                          (customer_locale(customer), "customer locale")):
+        code = language_of(value) if isinstance(value, str) and not value.startswith("#{") else None
+        if code:
+            return code, source
+    return None, "none"
+
+
 def ticket_from_record(
-    record: Mapping[str, Any], *, tags: frozenset[str] | None = None, customer: Mapping[str, Any] | None = None
+    record: Mapping[str, Any], *, tags: frozenset[str] | None = None, customer: Mapping[str, Any] | None = None,
+    article: Mapping[str, Any] | None = None,
 ) -> Ticket:
-    """A Zammad ticket read with ``expand=true`` -> `Ticket`."""
-    created_at = parse_instant(record.get("created_at"))
+    """A Zammad ticket read with ``expand=true`` -> `Ticket`.
+
+    :raises ValueError: a field the engine needs is malformed (the message names it).
+    """
+    created_at = _instant_field(record, "created_at")
     if created_at is None:
         raise ValueError(f"ticket {record.get('id')}: no created_at")
     return Ticket(
@@ -186,10 +215,10 @@ def ticket_from_record(
         channel=channel_of(record.get("create_article_type")),
         created_at=created_at,
         category=_text(record.get(TICKET_CATEGORY)),
-        language=language_of(customer_locale(customer)),
+        language=request_language(record, article, customer)[0],
         emergency_requested=_truthy(record.get(TICKET_EMERGENCY)),
         state=record.get("state") or "new",
-        first_response_at=parse_instant(record.get("first_response_at")),
+        first_response_at=_instant_field(record, "first_response_at"),
         tags=tags if tags is not None else frozenset(),
         priority=record.get("priority"),
     )
@@ -213,10 +242,55 @@ class ZammadTicketState:
     organization_id: int | None = None
     #: The ticket as Zammad returned it (``expand=true``).
     record: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
+    #: Whether ``tags`` and ``mentioned_user_ids`` were read (a webhook payload has neither).
+    tags_known: bool = True
+    #: What policydesk contributed to the ticket by its last write (from the store), if known.
+    applied: "AppliedState | None" = field(default=None, compare=False)
+
+
+@dataclass(frozen=True)
+class AppliedState:
+    """What policydesk's last write gave a ticket: kept so the next write is a diff without
+    reading tags and mentions back, and so only what policydesk contributed is ever removed."""
+
+    fingerprint: str | None
+    tags: frozenset[str] = frozenset()
+    #: Person (login or e-mail) -> Zammad user id, for each mention policydesk made.
+    mentions: Mapping[str, int] = field(default_factory=dict)
+    #: Routing fields policydesk wrote (``group_id``, ``owner_id``); agents may change them since.
+    routing: Mapping[str, Any] = field(default_factory=dict)
+    #: The ticket's ``updated_at`` Zammad answered to that write (orders it against payloads).
+    updated_at: str | None = None
+    #: The timer signature last set (see `Processor`), so unchanged decisions skip the store.
+    timers: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"fingerprint": self.fingerprint, "tags": sorted(self.tags), "mentions": dict(self.mentions),
+                "routing": dict(self.routing), "updated_at": self.updated_at, "timers": self.timers}
+
+    @classmethod
+    def from_json(cls, data: Any) -> "AppliedState | None":
+        if not isinstance(data, Mapping):
+            return None
+        mentions = data.get("mentions") if isinstance(data.get("mentions"), Mapping) else {}
+        return cls(
+            fingerprint=data.get("fingerprint"), tags=frozenset(data.get("tags") or ()),
+            mentions={str(k): int(v) for k, v in mentions.items() if str(v).isdigit()},
+            routing=dict(data.get("routing") or {}), updated_at=data.get("updated_at"), timers=data.get("timers"),
+        )
+
+    def newer_than(self, record: Mapping[str, Any]) -> bool:
+        """Whether this write is later than the ticket state ``record`` shows (a stale payload)."""
+        try:
+            ours, theirs = parse_instant(self.updated_at), parse_instant(record.get("updated_at"))
+        except (TypeError, ValueError):
+            return True  # the record's time is unreadable: trust what we wrote
+        return ours is not None and (theirs is None or ours > theirs)
 
 
 def ticket_state_from_record(
-    record: Mapping[str, Any], *, tags: frozenset[str], mentioned_user_ids: frozenset[int]
+    record: Mapping[str, Any], *, tags: frozenset[str] = frozenset(), mentioned_user_ids: frozenset[int] = frozenset(),
+    tags_known: bool = True, applied: AppliedState | None = None,
 ) -> ZammadTicketState:
     return ZammadTicketState(
         ticket_id=int(record["id"]),
@@ -224,13 +298,29 @@ def ticket_state_from_record(
         priority=record.get("priority"),
         mentioned_user_ids=mentioned_user_ids,
         plan=_text(record.get(TICKET_PLAN)),
-        first_response_due=parse_instant(record.get(TICKET_FIRST_RESPONSE_DUE)),
+        first_response_due=_lenient_instant(record.get(TICKET_FIRST_RESPONSE_DUE)),
         fingerprint=_text(record.get(TICKET_FINGERPRINT)),
-        updated_by_id=record.get("updated_by_id"),
-        customer_id=record.get("customer_id"),
-        organization_id=record.get("organization_id"),
+        updated_by_id=_int_or_none(record.get("updated_by_id")),
+        customer_id=_int_or_none(record.get("customer_id")),
+        organization_id=_int_or_none(record.get("organization_id")),
         record=record,
+        tags_known=tags_known,
+        applied=applied,
     )
+
+
+def _lenient_instant(value: Any) -> dt.datetime | None:
+    try:
+        return parse_instant(value)
+    except (TypeError, ValueError):
+        return None  # only compared against: an unreadable value is rewritten
+
+
+def _int_or_none(value: Any) -> int | None:
+    try:
+        return None if value in (None, "") else int(value)
+    except (TypeError, ValueError):
+        return None
 
 
 # --------------------------------------------------------------------------- decision -> desired
@@ -262,6 +352,9 @@ def decision_fingerprint(decision: Decision) -> str:
         "priority": value(decision.priority),
         "tags": sorted(decision.tag_names),
     }
+    routing = routing_fields(decision)
+    if routing:  # only when the engine routes, so older fingerprints stay valid
+        material["routing"] = sorted((k, str(v)) for k, v in routing.items())
     canonical = json.dumps(material, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()[:16]
 
@@ -279,6 +372,22 @@ class DesiredTicketState:
     attributes: Mapping[str, Any]
     fingerprint: str
     note: str
+    #: Routing fields the decision asks for (``group``, ``owner``...), empty when it routes nothing.
+    routing: Mapping[str, Any] = field(default_factory=dict)
+
+
+def routing_fields(decision: Decision) -> dict[str, Any]:
+    """The ticket fields a routing decision sets (``decision.routing``, when the engine has one)."""
+    verdict = getattr(decision, "routing", None)
+    value = getattr(verdict, "value", None)
+    if value is None:
+        return {}
+    fields_: dict[str, Any] = {}
+    for name in ("group", "group_id", "owner", "owner_id"):
+        item = value.get(name) if isinstance(value, Mapping) else getattr(value, name, None)
+        if item not in (None, ""):
+            fields_[name] = item
+    return fields_
 
 
 def desired_state(decision: Decision) -> DesiredTicketState:
@@ -296,6 +405,7 @@ def desired_state(decision: Decision) -> DesiredTicketState:
         attributes=attributes,
         fingerprint=decision_fingerprint(decision),
         note=decision.note_text,
+        routing=routing_fields(decision),
     )
 
 

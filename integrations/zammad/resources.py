@@ -90,16 +90,22 @@ class RetryPolicy:
 class ZammadSession(requests.Session):
     """A session with a default timeout, typed transport errors and idempotent retries."""
 
-    def __init__(self, *, timeout: float = 10.0, retry: RetryPolicy | None = None) -> None:
+    def __init__(self, *, timeout: float = 10.0, retry: RetryPolicy | None = None, pool_size: int = 64) -> None:
         super().__init__()
         self.timeout = timeout
         self.retry = retry or RetryPolicy()
+        # Many workers and their parallel writes share this session: keep enough connections.
+        pooled = requests.adapters.HTTPAdapter(pool_connections=4, pool_maxsize=pool_size)
+        self.mount("http://", pooled)
+        self.mount("https://", pooled)
 
     def request(self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any) -> requests.Response:  # type: ignore[override]
         verb = (method.decode() if isinstance(method, bytes) else method).upper()
         target = url.decode() if isinstance(url, bytes) else url
         kwargs.setdefault("timeout", self.timeout)
-        attempts = self.retry.attempts if verb in IDEMPOTENT_METHODS else 1
+        # ``once=True``: a write that is not idempotent (a ticket update carrying an article).
+        once = kwargs.pop("once", False)
+        attempts = self.retry.attempts if verb in IDEMPOTENT_METHODS and not once else 1
         for attempt in range(1, attempts + 1):
             try:
                 response = super().request(verb, target, *args, **kwargs)
@@ -162,6 +168,11 @@ class Tickets(_TypedErrors, zapi.Ticket):
         params = {"expand": "true"} if expand else None
         return self._call("GET", f"tickets/{id}", params=params)
 
+    def update(self, id: int | str, params: Mapping[str, Any], *, once: bool = False) -> Any:
+        """``PUT tickets/<id>``; with ``once`` the session never repeats it (it carries an
+        ``article``: tickets_controller.rb#update creates it inside the same locked update)."""
+        return self._call("PUT", f"tickets/{id}", json=dict(params), once=once)
+
 
 class TicketArticles(_TypedErrors, zapi.TicketArticle):
     def by_ticket(self, ticket_id: int | str) -> list[dict[str, Any]]:
@@ -195,6 +206,12 @@ class TicketPriorities(_TypedErrors, zapi.TicketPriority):
 
 class TicketStates(_TypedErrors, zapi.TicketState):
     pass
+
+
+class TicketArticleTypes(_Crud):
+    """``/ticket_article_types`` (TicketArticleTypesController): id -> channel name."""
+
+    path_attribute = "ticket_article_types"
 
 
 class Tags(_TypedErrors, zapi.TicketTag):

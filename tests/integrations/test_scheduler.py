@@ -20,6 +20,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from store_fixtures import open_same, pg_dsn, pg_schema, store  # noqa: F401
 
+from integrations.zammad.mapping import TICKET_FINGERPRINT, decision_fingerprint
 from integrations.zammad.sync_objects import ESCALATION_TRIGGER, ESCALATION_WARNING_TRIGGER
 from integrations.notify import RecordingNotifier
 from integrations.scheduler import Scheduler, digest_time, step_delivery_id, timer_job
@@ -215,10 +216,12 @@ def test_pending_pauses_clock_and_resets_timers(h: Harness) -> None:
 def test_zammad_escalation_event_drift_is_logged(h: Harness, caplog: pytest.LogCaptureFixture) -> None:
     h.ticket(1, "2026-01-05 08:00", "plus")  # policydesk: 12:00 Zurich = 11:00Z
     ticket, org, _ = h.adapter.tickets[1]
-    h.adapter.put(ticket, org, {"first_response_escalation_at": "2026-01-05T12:30:00Z"})
+    now = zurich("2026-01-05 13:30")
+    # Like with like: Zammad's clock as it is after policydesk's writes (the record shows its fingerprint).
+    ours = {TICKET_FINGERPRINT: decision_fingerprint(h.engine.evaluate(ticket, org, now))}
+    h.adapter.put(ticket, org, {"first_response_escalation_at": "2026-01-05T12:30:00Z", **ours})
     # Last updated by policydesk itself, as usual: the time event is processed all the same.
     body = json.dumps({"ticket": {"id": 1, "updated_by_id": OWN_USER_ID}}).encode()
-    now = zurich("2026-01-05 13:30")
     h.store.receive("zammad", "esc-1", body, {"X-Zammad-Trigger": ESCALATION_WARNING_TRIGGER}, now)
     caplog.set_level(logging.WARNING, logger="policydesk.processing")
     [job] = h.store.claim("w", now)
@@ -226,7 +229,7 @@ def test_zammad_escalation_event_drift_is_logged(h: Harness, caplog: pytest.LogC
     [record] = [r for r in caplog.records if "drifted" in r.getMessage()]
     assert ESCALATION_WARNING_TRIGGER in record.getMessage() and "2026-01-05T12:00:00+01:00" in record.getMessage()
     caplog.clear()
-    h.adapter.put(ticket, org, {"first_response_escalation_at": "2026-01-05T11:00:00Z"})  # agrees
+    h.adapter.put(ticket, org, {"first_response_escalation_at": "2026-01-05T11:00:00Z", **ours})  # agrees
     h.store.receive("zammad", "esc-2", body, {"X-Zammad-Trigger": ESCALATION_TRIGGER}, now)
     [job] = h.store.claim("w", now)
     h.processor(job, now)

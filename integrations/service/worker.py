@@ -114,6 +114,7 @@ class Worker:
         self._waiting: dict[str, list[Job]] = {}
         self._running = 0
         self._store_down = False
+        self._unrecorded: list[tuple[Job, str]] = []  # done, but the store could not be told
 
     # ----------------------------------------------------------------- one batch
 
@@ -164,10 +165,14 @@ class Worker:
             self.metrics.processing_latency.labels(source=job.source).observe(time.perf_counter() - started)
         try:
             completed = self.store.complete(job.id, worker=self.name)
-        except Exception as error:  # the store is down: the lease lapses and the job is done again
-            log.warning("job %d (%s): done but not recorded (%s); it will be repeated", job.id, job.source,
-                        _one_line(error))
+        except Exception as error:  # the store is down: tell it again when it is back
+            log.warning("job %d (%s): done but not recorded yet (%s)", job.id, job.source, _one_line(error))
+            with self._lock:
+                self._unrecorded.append((job, outcome))
             return
+        self._completed(job, outcome, completed)
+
+    def _completed(self, job: Job, outcome: str, completed: bool) -> None:
         if not completed:
             log.warning("job %d (%s): lost its claim while processing; another worker may repeat it", job.id,
                         job.source)
@@ -201,11 +206,11 @@ class Worker:
         heartbeat.start()
         try:
             while not self.stopping.is_set():
-                with self._lock:
-                    free = self.concurrency - self._running
+                with self._lock:  # claim ahead by one round, so a slot never waits for the store
+                    free = 2 * self.concurrency - self._running
                     while free <= 0 and not self.stopping.is_set():
                         self._lock.wait(self.poll_seconds)  # a running job ends
-                        free = self.concurrency - self._running
+                        free = 2 * self.concurrency - self._running
                 if self.stopping.is_set():
                     break
                 seen = _WORK_SEQ[0]
@@ -219,7 +224,22 @@ class Worker:
             self.stopping.set()
             heartbeat.join(5)
 
+    def _record_done(self) -> None:
+        """Tell the store about jobs done while it was unreachable (else they would be redone)."""
+        with self._lock:
+            pending, self._unrecorded = self._unrecorded, []
+        for n, (job, outcome) in enumerate(pending):
+            try:
+                completed = self.store.complete(job.id, worker=self.name)
+            except Exception:
+                with self._lock:
+                    self._unrecorded.extend(pending[n:])
+                return
+            self._completed(job, outcome, completed)
+
     def _claim(self, free: int) -> list[Job]:
+        if self._unrecorded:
+            self._record_done()
         try:
             jobs = self.store.claim(self.name, self.clock(), limit=free, lease_seconds=self.lease_seconds)
         except Exception as error:  # the store itself failed (disk full, database down): wait, retry

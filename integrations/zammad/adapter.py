@@ -260,7 +260,11 @@ class ZammadAdapter:
         former = {p: uid for p, uid in mentioned.items() if uid not in wanted_mentions.values()}
         if former:
             writes.append(lambda: self._unmention(tid, former, changes))
-        self._run_all(writes)
+        try:
+            self._run_all(writes)
+        finally:  # parallel writes report in completion order
+            for done in (changes.tags_added, changes.tags_removed, changes.mentions_added, changes.mentions_removed):
+                done.sort()
 
         update: dict[str, Any] = {}
         changed_decision = desired.fingerprint != current_fp

@@ -321,6 +321,9 @@ class Worker:
         self.stopping.set()
         with self._lock:
             self._lock.notify_all()
+        wake = getattr(self.store, "notify_work", None)
+        if wake is not None:
+            wake()
         with _WORK:
             _WORK.notify_all()
 

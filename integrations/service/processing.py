@@ -27,6 +27,7 @@ from integrations.zammad.errors import ZammadError, ZammadNotFound
 from integrations.zammad.mapping import CLOSED_STATES, TICKET_FINGERPRINT, AppliedState, ZammadTicketState, parse_instant
 from integrations.zammad.payload import EventRecords, records_from_payload
 from integrations.zammad.sync_objects import TIME_EVENT_TRIGGERS
+from plugin.clock import pauses_clock
 from plugin.engine import Engine
 from plugin.model import Decision, Organization, Ticket
 
@@ -84,6 +85,8 @@ class Processor:
         self.handlers.update(handlers or {})
         self._ticket_locks: dict[int, tuple[threading.RLock, int]] = {}
         self._guard = threading.Lock()
+        if hasattr(adapter, "vocabulary"):
+            adapter.vocabulary = lambda: self.engine().tag_vocabulary()
 
     @contextmanager
     def serialised(self, ticket_id: int) -> Iterator[None]:
@@ -222,8 +225,9 @@ class Processor:
     def _with_pauses(self, ticket_id: int, ticket: Ticket, now: dt.datetime,
                      applied: AppliedState | None) -> tuple[Ticket, bool]:
         """Add the pause periods policydesk has seen (Zammad's ``ignore_escalation`` states)."""
-        pause_states = getattr(self.adapter, "pause_states", lambda: None)()
-        pending = ticket.state in pause_states if pause_states is not None else ticket.state.startswith("pending")
+        directory = getattr(self.adapter, "directory", None)
+        flag = directory.ignore_escalation(ticket.state) if directory is not None else None
+        pending = pauses_clock(self.engine().policies, ticket.state, flag)  # Zammad's ignore_escalation
         if not pending and applied is not None and applied.timers is not None and not applied.timers.endswith("|p"):
             return ticket, False  # never paused so far: nothing to record or add
         periods = self.store.pending_periods(str(ticket_id), pending=pending, now=now)

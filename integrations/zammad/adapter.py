@@ -36,6 +36,7 @@ from integrations.zammad.mapping import (
 )
 from integrations.zammad.payload import EventRecords, records_from_payload
 from plugin.model import Decision, Organization, Ticket
+from plugin.tags import tag_changes
 
 log = logging.getLogger(__name__)
 
@@ -96,6 +97,9 @@ class ZammadAdapter:
         self._pool = ThreadPoolExecutor(max_workers=max(1, parallel_writes), thread_name_prefix="zammad-write")
         self._channels: dict[int, str] = {}
         self._lock = threading.Lock()
+        #: policydesk's tags (`Engine.tag_vocabulary`), for tickets decided before anything was
+        #: remembered; the processor sets it from the engine.
+        self.vocabulary: Callable[[], frozenset[str]] | None = None
 
     # ----------------------------------------------------------------- reading
 
@@ -151,7 +155,8 @@ class ZammadAdapter:
             # Only an emergency needs the language: the customer's locale is read then (cached).
             locale = self.directory.customer_locale(mapping._int_or_none(record.get("customer_id")))
             customer = {"preferences": {"locale": locale}} if locale else None
-        ticket = mapping.ticket_from_record(record, customer=customer, article=article)
+        ticket = mapping.ticket_from_record(record, customer=customer, article=article,
+                                            applied_priority=applied.priority if applied is not None else None)
         state = mapping.ticket_state_from_record(record, tags_known=False, applied=applied)
         return ticket, mapping.organization_from_record(organization), state
 
@@ -226,18 +231,21 @@ class ZammadAdapter:
         current_fp = applied.fingerprint if stale and applied is not None else state.fingerprint
         if applied is None and state.fingerprint is not None and not state.tags_known:
             state = self._with_tags(state)  # decided before without a memory of it: look
+        previously: frozenset[str] | None
         if applied is not None:
-            contributed, mentioned, routing = applied.tags, dict(applied.mentions), dict(applied.routing)
-        elif state.fingerprint is not None:  # decided by a policydesk that kept no memory: its tags
-            contributed = frozenset(t for t in state.tags if mapping.is_owned_tag(t))
-            mentioned, routing = {}, {}
+            previously, mentioned, routing = applied.tags, dict(applied.mentions), dict(applied.routing)
+        elif state.fingerprint is not None:  # decided by a policydesk that kept no memory: ask the vocabulary
+            previously, mentioned, routing = None, {}, {}
         else:  # never decided: policydesk contributed nothing, so it removes nothing
-            contributed, mentioned, routing = frozenset(), {}, {}
+            previously, mentioned, routing = frozenset(), {}, {}
         changes = AppliedChanges(ticket_id=tid)
 
-        present = state.tags if state.tags_known else contributed
-        add = sorted(desired.tags - present)
-        remove = sorted(t for t in contributed - desired.tags if not state.tags_known or t in state.tags)
+        # Without a tag read, what policydesk applied is taken as present (tags/add is idempotent).
+        present = state.tags if state.tags_known else (previously or frozenset())
+        vocabulary = self.vocabulary() if self.vocabulary is not None and previously is None else None
+        if vocabulary is None:
+            vocabulary = frozenset(t for t in present if mapping.is_owned_tag(t))
+        add, remove = tag_changes(previously, present, desired.tags, vocabulary)
         writes: list[Callable[[], None]] = []
         for tag in add:  # tags/add is idempotent (Tag.tag_add returns early on a present tag)
             writes.append(lambda tag=tag: (self.client.retry.run(lambda: self.client.tags.add(tid, tag)),
@@ -271,10 +279,12 @@ class ZammadAdapter:
         if changed_decision and desired.priority is not None and (stale or desired.priority != state.priority):
             update.update(self._priority_field(desired.priority))
             changes.fields["priority"] = desired.priority
+        routed: dict[str, Any] = {}
         if desired.routing and (dict(desired.routing) != routing):
             # Written once per routing decision: an agent's later reassignment is respected.
-            update.update(desired.routing)
-            changes.fields.update(desired.routing)
+            routed = dict(desired.routing)
+            update.update(routed)
+            changes.fields.update(routed)
         if not stale:
             attributes = mapping.attribute_changes(state.record, desired.attributes)
         else:
@@ -288,7 +298,20 @@ class ZammadAdapter:
                 update["article"] = self._note(desired.fingerprint, desired.note)
         updated_at = applied.updated_at if applied is not None else None
         if update:
-            answer = self._update_ticket(tid, update, desired.fingerprint if "article" in update else None)
+            try:
+                answer = self._update_ticket(tid, update, desired.fingerprint if "article" in update else None)
+            except ZammadValidationError as exc:
+                if not routed:
+                    raise
+                # Zammad refused the group or owner (no such group, no agent): the rest still applies.
+                warning = f"routing to {routed} refused: {exc.message}"
+                log.warning("ticket %s: %s", tid, warning)
+                changes.warnings.append(warning)
+                for name in routed:
+                    update.pop(name, None)
+                    changes.fields.pop(name, None)
+                answer = self._update_ticket(tid, update, desired.fingerprint if "article" in update else None) \
+                    if update else None
             changes.note_posted = "article" in update
             updated_at = (answer or {}).get("updated_at") if isinstance(answer, Mapping) else None
         changes.applied = AppliedState(
@@ -296,6 +319,8 @@ class ZammadAdapter:
             tags=desired.tags, mentions=wanted_mentions,
             routing=dict(desired.routing) if desired.routing else routing,
             updated_at=updated_at, timers=applied.timers if applied is not None else None,
+            priority=desired.priority if "priority" in changes.fields or "priority_id" in update
+            else (applied.priority if applied is not None else None),
         )
         if changes:
             log.info("ticket %s: applied %s", tid, _summary(changes))

@@ -124,8 +124,17 @@ class Directory:
     def pause_states(self) -> frozenset[str] | None:
         """Names of the ticket states whose ``ignore_escalation`` is set: Zammad's escalation
         clock stops in them (lib/escalation/ticket_biz_break.rb). ``None`` if unreadable."""
-        return self._list("pause_states", lambda: frozenset(
-            str(s.get("name")) for s in iter_all(self.client.ticket_states) if s.get("ignore_escalation")))
+        flags = self._state_flags()
+        return None if flags is None else frozenset(name for name, paused in flags.items() if paused)
+
+    def ignore_escalation(self, state: str | None) -> bool | None:
+        """The state's ``ignore_escalation`` as Zammad has it (read once, cached); ``None`` if unknown."""
+        flags = self._state_flags()
+        return None if flags is None or state not in flags else flags[state]
+
+    def _state_flags(self) -> dict[str, bool] | None:
+        return self._list("state_flags", lambda: {
+            str(s.get("name")): bool(s.get("ignore_escalation")) for s in iter_all(self.client.ticket_states)})
 
     def article_type_name(self, type_id: Any) -> str | None:
         """The name of a ticket article type (the ticket's channel), ``None`` if unknown."""

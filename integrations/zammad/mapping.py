@@ -12,6 +12,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
+from plugin import language as plugin_language
 from plugin import timefmt
 from plugin.model import Decision, Organization, Ticket
 
@@ -187,21 +188,21 @@ def customer_locale(customer: Mapping[str, Any] | None) -> str | None:
 
 
 def request_language(record: Mapping[str, Any], article: Mapping[str, Any] | None = None,
-                     customer: Mapping[str, Any] | None = None) -> tuple[str | None, str]:
-    """The request's language and where it came from, first found of: the ticket attribute
-    agents set (a phone call), the article's detected language, the customer's locale."""
-    for value, source in ((record.get(TICKET_LANGUAGE), "ticket"),
-                          ((article or {}).get("detected_language"), "article"),
-                          (customer_locale(customer), "customer locale")):
-        code = language_of(value) if isinstance(value, str) and not value.startswith("#{") else None
-        if code:
-            return code, source
-    return None, "none"
+                     customer: Mapping[str, Any] | None = None) -> tuple[str | None, str | None]:
+    """The request's language and where it came from (`plugin.language.request_language`): the
+    ticket attribute agents set (a phone call), else the article's detected language, else the
+    customer's locale."""
+    def text(value: Any) -> str | None:
+        return value if isinstance(value, str) and value.strip() and not value.startswith("#{") else None
+
+    return plugin_language.request_language(text(record.get(TICKET_LANGUAGE)),
+                                            text((article or {}).get("detected_language")),
+                                            text(customer_locale(customer)))
 
 
 def ticket_from_record(
     record: Mapping[str, Any], *, tags: frozenset[str] | None = None, customer: Mapping[str, Any] | None = None,
-    article: Mapping[str, Any] | None = None,
+    article: Mapping[str, Any] | None = None, applied_priority: str | None = None,
 ) -> Ticket:
     """A Zammad ticket read with ``expand=true`` -> `Ticket`.
 
@@ -210,12 +211,17 @@ def ticket_from_record(
     created_at = _instant_field(record, "created_at")
     if created_at is None:
         raise ValueError(f"ticket {record.get('id')}: no created_at")
+    language, language_source = request_language(record, article, customer)
     return Ticket(
         id=record.get("id"),
         channel=channel_of(record.get("create_article_type")),
         created_at=created_at,
         category=_text(record.get(TICKET_CATEGORY)),
-        language=request_language(record, article, customer)[0],
+        language=language,
+        language_source=language_source,
+        applied_priority=applied_priority,
+        group=_text(record.get("group")),
+        owner=_text(record.get("owner")) if record.get("owner") not in ("-",) else None,
         emergency_requested=_truthy(record.get(TICKET_EMERGENCY)),
         state=record.get("state") or "new",
         first_response_at=_instant_field(record, "first_response_at"),
@@ -263,10 +269,13 @@ class AppliedState:
     updated_at: str | None = None
     #: The timer signature last set (see `Processor`), so unchanged decisions skip the store.
     timers: str | None = None
+    #: The priority policydesk wrote last (the engine returns a step-raised priority to the plan's).
+    priority: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {"fingerprint": self.fingerprint, "tags": sorted(self.tags), "mentions": dict(self.mentions),
-                "routing": dict(self.routing), "updated_at": self.updated_at, "timers": self.timers}
+                "routing": dict(self.routing), "updated_at": self.updated_at, "timers": self.timers,
+                "priority": self.priority}
 
     @classmethod
     def from_json(cls, data: Any) -> "AppliedState | None":
@@ -277,6 +286,7 @@ class AppliedState:
             fingerprint=data.get("fingerprint"), tags=frozenset(data.get("tags") or ()),
             mentions={str(k): int(v) for k, v in mentions.items() if str(v).isdigit()},
             routing=dict(data.get("routing") or {}), updated_at=data.get("updated_at"), timers=data.get("timers"),
+            priority=data.get("priority"),
         )
 
     def newer_than(self, record: Mapping[str, Any]) -> bool:
@@ -377,13 +387,14 @@ class DesiredTicketState:
 
 
 def routing_fields(decision: Decision) -> dict[str, Any]:
-    """The ticket fields a routing decision sets (``decision.routing``, when the engine has one)."""
+    """The ticket fields a routing decision sets (``decision.routing``: group and owner by
+    name, which Zammad's association_name_to_id_convert looks up); parts left ``None`` stay."""
     verdict = getattr(decision, "routing", None)
     value = getattr(verdict, "value", None)
     if value is None:
         return {}
     fields_: dict[str, Any] = {}
-    for name in ("group", "group_id", "owner", "owner_id"):
+    for name in ("group", "owner"):
         item = value.get(name) if isinstance(value, Mapping) else getattr(value, name, None)
         if item not in (None, ""):
             fields_[name] = item

@@ -188,3 +188,20 @@ class AccountsSQL(SQLCore):
         r = rows[0]
         return VipHash(org_ref=r[0], salt=bytes(r[1]), digest=bytes(r[2]),
                        updated_at=self._from_ts(r[3]))
+
+    def put_vip_index(self, index: bytes, org_ref: str, now: dt.datetime | None = None) -> None:
+        check_text(org_ref, "organization")
+        at = self._ts(utc(now) if now is not None else utcnow())
+        with self._tx() as tx:
+            self._lock(tx, f"vip-index:{org_ref}")
+            tx.execute("DELETE FROM vip_index WHERE org_ref = ? AND idx <> ?", (org_ref, bytes(index)))
+            tx.execute(
+                "INSERT INTO vip_index (idx, org_ref, updated_at) VALUES (?, ?, ?)"
+                " ON CONFLICT (idx) DO UPDATE SET org_ref = excluded.org_ref, updated_at = excluded.updated_at",
+                (bytes(index), org_ref, at),
+            )
+
+    def org_by_vip_index(self, index: bytes) -> str | None:
+        with self._tx(write=False) as tx:
+            rows = tx.execute("SELECT org_ref FROM vip_index WHERE idx = ?", (bytes(index),))
+        return str(rows[0][0]) if rows else None

@@ -324,6 +324,15 @@ class Store(abc.ABC):
     def get_vip_hash(self, org_ref: str) -> VipHash | None:
         """The organization's VIP-code hash, or ``None``."""
 
+    def put_vip_index(self, index: bytes, org_ref: str, now: dt.datetime | None = None) -> None:
+        """Make ``index`` (a keyed digest of the organization's VIP code, computed by
+        billing) find ``org_ref``; the organization's previous index stops finding it."""
+        raise NotImplementedError
+
+    def org_by_vip_index(self, index: bytes) -> str | None:
+        """The organization whose current VIP index is ``index`` (a primary-key lookup)."""
+        raise NotImplementedError
+
     # -- held notifications (digests) ---------------------------------------------
 
     @abc.abstractmethod

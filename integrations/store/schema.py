@@ -174,11 +174,24 @@ _V3 = [
     )""",
 ]
 
+_V4 = [
+    # A keyed index of VIP codes (billing computes the key): which organization a code
+    # someone typed belongs to, by primary key; one index per organization.
+    """
+    CREATE TABLE vip_index (
+        idx        {blob} PRIMARY KEY,
+        org_ref    TEXT NOT NULL,
+        updated_at {ts} NOT NULL
+    )""",
+    "CREATE INDEX vip_index_org ON vip_index (org_ref)",
+]
+
 #: ``(version, description, statements)``, in order. Append only.
 MIGRATIONS: list[tuple[int, str, list[str]]] = [
     (1, "events, jobs, timers, audit, subscriptions, managers, VIP codes, notifications", _V1),
     (2, "pending periods (the SLA clock pauses in Zammad's pending states)", _V2),
     (3, "per-key claims and coalescing of jobs (work_key, key_claims)", _V3),
+    (4, "keyed VIP-code index", _V4),
 ]
 
 #: The version this code expects.
@@ -197,6 +210,7 @@ TABLES = (
     "held_notifications",
     "pending_periods",
     "key_claims",
+    "vip_index",
 )
 
 

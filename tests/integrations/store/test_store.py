@@ -567,3 +567,14 @@ def test_postgres_schema_from_url(pg_dsn: str, pg_schema: str) -> None:
         store.ping()
     with pytest.raises(StoreError, match="schema"):
         open_store(pg_dsn, schema="bad-name; drop")
+
+
+def test_vip_index_finds_the_organization_of_its_current_code(store: Store) -> None:
+    assert store.org_by_vip_index(b"\x01" * 32) is None
+    store.put_vip_index(b"\x01" * 32, "org-1", NOW)
+    store.put_vip_index(b"\x02" * 32, "org-2", NOW)
+    assert store.org_by_vip_index(b"\x01" * 32) == "org-1"
+    store.put_vip_index(b"\x03" * 32, "org-1", NOW)  # the code was rotated
+    assert store.org_by_vip_index(b"\x01" * 32) is None
+    assert store.org_by_vip_index(b"\x03" * 32) == "org-1"
+    assert store.org_by_vip_index(b"\x02" * 32) == "org-2"

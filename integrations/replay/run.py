@@ -1,8 +1,8 @@
 """Replay past tickets under a set of policies: due time, met or breached, by how much.
 
 One engine: every ticket's plan, emergency verdict, counting calendar and deadline come
-from `plugin.engine.Engine` and `plugin.hooks.sla.deadline`, and every business-minute
-figure from the counting calendar's `open_minutes_between` — never from a re-implementation.
+from `plugin.engine.Engine` and the deadline clock `plugin.clock` (`deadline` and its inverse
+`business_minutes`, the live engine's own) — never from a re-implementation.
 
 What one ticket gets (`Outcome`):
 
@@ -62,7 +62,7 @@ from integrations.replay.records import (
 )
 from plugin.engine import Engine
 from plugin.hooks import BUILTIN_PLUGINS
-from plugin.hooks.sla import deadline
+from plugin.clock import business_minutes, deadline
 from plugin.manager import get_plugin_manager
 from plugin.model import Decision, Organization, Policies, Ticket
 
@@ -102,21 +102,6 @@ class _Rule(NamedTuple):
     calendar: Any
     minutes: int | None
     emergency: str
-
-
-def clock_minutes(calendar: Any, paused: Sequence[tuple[dt.datetime, dt.datetime | None]],
-                  a: dt.datetime, b: dt.datetime) -> float:
-    """Business minutes of ``calendar`` in ``[a, b)`` outside the paused periods."""
-    if b <= a:
-        return 0.0
-    between = calendar.open_minutes_between
-    total = between(a, b)
-    for start, end in paused:
-        s = start if start > a else a
-        e = b if end is None or end > b else end
-        if s < e:
-            total -= between(s, e)
-    return total
 
 
 def ticket_of(record: TicketRecord) -> Ticket:
@@ -177,7 +162,7 @@ class Replayer:
         ticket = ticket_of(record)
         rule = self.rule_for(record)
         no_target = rule.minutes is None
-        due = None if no_target else deadline(rule.calendar, ticket, rule.minutes)
+        due = None if no_target else deadline(rule.calendar, ticket.created_at, rule.minutes, ticket.paused)
         return self._outcome(record, ticket, rule, due, no_target)
 
     def replay_with_decision(self, record: TicketRecord) -> tuple[Outcome, Decision]:
@@ -194,7 +179,7 @@ class Replayer:
                  no_target: bool) -> Outcome:
         calendar, paused = rule.calendar, ticket.paused
         answered = record.first_response_at
-        response = None if answered is None else clock_minutes(calendar, paused, record.created_at, answered)
+        response = None if answered is None else business_minutes(calendar, record.created_at, answered, paused)
         margin = None
         if no_target:
             status = NO_TARGET
@@ -202,13 +187,13 @@ class Replayer:
             status = PAUSED
         elif answered is not None:
             if answered <= due:
-                status, margin = MET, -clock_minutes(calendar, paused, answered, due)
+                status, margin = MET, -business_minutes(calendar, answered, due, paused)
             else:
-                status, margin = BREACHED, clock_minutes(calendar, paused, due, answered)
+                status, margin = BREACHED, business_minutes(calendar, due, answered, paused)
         else:
             end = record.closed_at or self.as_of
             if end > due:
-                status, margin = BREACHED, clock_minutes(calendar, paused, due, end)
+                status, margin = BREACHED, business_minutes(calendar, due, end, paused)
             else:
                 status = UNANSWERED
         return Outcome(record.id, rule.plan, record.channel, rule.calendar_name, rule.minutes, rule.emergency, due,

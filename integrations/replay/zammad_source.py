@@ -6,9 +6,8 @@ For every ticket created since ``since`` (``GET /api/v1/tickets?expand=true``, p
 - the organization's plan: the ticket's own ``policydesk_plan`` as first set (the plan
   the live engine decided when the ticket came in, from the ticket history), else the
   ticket's current ``policydesk_plan``, else the organization's current ``support_plan``;
-- channel (``create_article_type``), category (``policydesk_category``), emergency
-  (``policydesk_emergency``), language (the customer's locale), exactly as the live
-  service maps them (`integrations.zammad.mapping`);
+- channel, category, emergency and language exactly as the live service sees them: the
+  record goes through the same `integrations.zammad.mapping.ticket_from_record`;
 - the first response: Zammad's ``first_response_at``; when it is empty, the first
   public article by an agent after the one that opened the ticket
   (``GET /api/v1/ticket_articles/by_ticket/ID``);
@@ -173,7 +172,8 @@ def _ticket(client: Any, record: Mapping[str, Any], created: dt.datetime, plans:
             customers[customer_id] = client.users.find(customer_id, expand=True) if customer_id else None
         except ZammadNotFound:
             customers[customer_id] = None
-    language = mapping.language_of(mapping.customer_locale(customers[customer_id]))
+    # the engine's view of the ticket, built as the live service builds it (one mapping)
+    live = mapping.ticket_from_record(record, customer=customers[customer_id])
     # first response
     first = mapping.parse_instant(record.get("first_response_at"))
     if first is None:
@@ -204,12 +204,12 @@ def _ticket(client: Any, record: Mapping[str, Any], created: dt.datetime, plans:
         pending[-1] = (pending[-1][0], max(closed, pending[-1][0]))
     return TicketRecord(
         id=str(tid),
-        channel=mapping.channel_of(record.get("create_article_type")),
+        channel=live.channel,
         created_at=created,
         plan=plan,
-        category=mapping._text(record.get(mapping.TICKET_CATEGORY)),
-        language=language,
-        emergency=mapping._truthy(record.get(mapping.TICKET_EMERGENCY)),
+        category=live.category,
+        language=live.language,
+        emergency=live.emergency_requested,
         first_response_at=first,
         pending=tuple(pending),
         closed_at=closed,

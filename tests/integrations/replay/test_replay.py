@@ -35,7 +35,6 @@ from integrations.replay.run import (
     InputErrors,
     ProgressBar,
     Replayer,
-    clock_minutes,
     replay_file,
     replay_records,
     ticket_of,
@@ -361,11 +360,14 @@ def test_progress_bar_only_on_a_terminal():
 
 
 def test_clock_skips_pending_time(policies):
+    """Replay's business minutes are the live clock's inverse (plugin.clock.business_minutes)."""
+    from plugin.clock import business_minutes
+
     phone = policies.calendars["phone"]
     a, b = zurich("2026-03-09 08:00"), zurich("2026-03-09 12:00")
-    assert clock_minutes(phone, (), a, b) == 240
-    assert clock_minutes(phone, ((zurich("2026-03-09 07:00"), zurich("2026-03-09 09:00")),
-                                 (zurich("2026-03-09 11:30"), None)), a, b) == 150
+    assert business_minutes(phone, a, b) == 240
+    assert business_minutes(phone, a, b, ((zurich("2026-03-09 07:00"), zurich("2026-03-09 09:00")),
+                                          (zurich("2026-03-09 11:30"), None))) == 150
 
 
 # --------------------------------------------------------------------------- Zammad

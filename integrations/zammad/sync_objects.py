@@ -247,7 +247,21 @@ def _calendar_specs(policies: Policies) -> dict[str, dict[str, Any]]:
 
 
 def _spec_fields(spec: Any) -> dict[str, Any]:
-    return {key: getattr(spec, key, None) for key in ("timezone", "weekly", "holidays", "closed", "special_days")}
+    """A typed `plugin.model.CalendarSpec` in the shape of hours.yaml (what the functions above read)."""
+    def hhmm(minute: int) -> str:
+        return "24:00" if minute == 1440 else f"{minute // 60:02d}:{minute % 60:02d}"
+
+    def windows(items: Any) -> list[dict[str, str]]:
+        return [{"open": hhmm(w.open), "close": hhmm(w.close)} for w in items]
+
+    weekly: Any = "24/7" if spec.always_open else {DAYS[day]: windows(items) for day, items in spec.weekly.items()}
+    return {
+        "timezone": spec.timezone,
+        "weekly": weekly,
+        "holidays": [{"country": country, "subdivision": sub} for country, sub in spec.holidays],
+        "closed": [day.isoformat() for day in spec.closed],
+        "special_days": [{"date": day.isoformat(), "windows": windows(items)} for day, items in spec.special_days.items()],
+    }
 
 
 def wanted_calendars(policies: Policies, today: dt.date) -> list[Wanted]:

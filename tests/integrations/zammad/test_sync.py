@@ -22,6 +22,7 @@ from integrations.zammad.sync_objects import (
     public_holidays,
     wanted_objects,
 )
+from plugin.model import Window
 from plugin.policy import load_policies
 
 from support import POLICIES
@@ -332,7 +333,11 @@ def test_special_days_show_in_the_plan_and_the_calendar_note(zammad: Any) -> Non
     hours = copy.deepcopy(dict(policies.documents["hours.yaml"]))
     hours["calendars"]["phone"]["special_days"] = [{"date": "2026-12-31", "windows": [{"open": "06:00",
                                                                                          "close": "12:00"}]}]
-    policies = type(policies)(**{**policies.__dict__, "documents": {**policies.documents, "hours.yaml": hours}})
+    phone_spec = policies.calendar_specs["phone"]
+    specs = {**policies.calendar_specs, "phone": type(phone_spec)(**{
+        **phone_spec.__dict__, "special_days": {dt.date(2026, 12, 31): (Window(360, 720),)}})}
+    policies = type(policies)(**{**policies.__dict__, "documents": {**policies.documents, "hours.yaml": hours},
+                                 "calendar_specs": specs})
     client = ZammadClient(zammad.url, zammad.admin_token)
     current = read_current(client)
     wanted = wanted_objects(policies, endpoint=PUBLIC_URL, signature_token="t", own_user_id=current.own_user_id,

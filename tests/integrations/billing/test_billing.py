@@ -470,3 +470,65 @@ def test_docs_worked_example_signature_verifies() -> None:
     header = re.search(r"^Policydesk-Signature: (t=1767600764,v1=[0-9a-f]{64})$", doc, re.M).group(1)
     assert verify_billing(body, header, "whsec_test_123", now=1767600764 + 10) == 1767600764
     validate_event(json.loads(body))  # the example is a valid event too
+
+
+def test_against_zammad_onboarding_scheduled_cancellation_and_hand_edit(zammad, store, bundled_policies) -> None:
+    """The issue's checks against the stand-in: a first `created plus` for an Enterprise desk
+    inside its commitment is 409 with Zammad unchanged; Pro cancelled on its commitment end
+    keeps `pro` in Zammad until that day; a hand edit is reverted."""
+    from integrations.billing.hand_edit import handle_organization_record
+    from integrations.billing.onboarding import zammad_organizations
+    from integrations.scheduler import Scheduler
+
+    processor = _processor(zammad, store, bundled_policies)
+    adapter = processor.adapter
+    receiver = BillingReceiver(store, lambda: bundled_policies, organizations=zammad_organizations(adapter))
+    helvetia = zammad.state.by_name("organizations", "Helvetia Retail Group")
+    writes = len(zammad.state.requests.writes())
+    status, body = call(receiver, event(plan="plus", org=helvetia["id"], id="onb"))
+    assert status == 409 and "downgrade" in body["reason"] and "(as Zammad has it)" in body["reason"]
+    for job in store.claim("w", NOW, limit=10):
+        assert processor(job, NOW) == "skipped: refused"
+        store.complete(job.id)
+    assert len(zammad.state.requests.writes()) == writes
+    assert adapter.client.organizations.find(helvetia["id"])["support_plan"] == "enterprise"
+    assert call(receiver, event(org=999_999, id="ghost"))[0] == 422
+
+    org = zammad.state.by_name("organizations", "Chocolaterie Léman SA")
+
+    def work(at: dt.datetime) -> list[str]:
+        outcomes = []
+        for job in store.claim("w", at, limit=20):
+            outcomes.append(processor(job, at))
+            store.complete(job.id)
+        return outcomes
+
+    assert call(receiver, event(plan="pro", org=org["id"], id="pro"))[0] == 201
+    work(NOW)
+    status, body = call(receiver, event("subscription.cancelled", id="bye", plan=None, org=org["id"],
+                                        effective="2026-07-05"))
+    assert status == 200 and body["status"] == "scheduled"
+    work(NOW)
+    assert adapter.client.organizations.find(org["id"])["support_plan"] == "pro"
+
+    # a hand edit meanwhile (Pro -> Standard in Zammad) is reverted
+    zammad.state.tables["organizations"][org["id"]]["support_plan"] = "standard"
+    record = adapter.client.organizations.find(org["id"])
+    assert handle_organization_record(adapter, store, record, NOW, bundled_policies) == "reverted"
+    work(NOW)
+    assert adapter.client.organizations.find(org["id"])["support_plan"] == "pro"
+
+    class Metrics:
+        class escalations:  # noqa: N801
+            @staticmethod
+            def labels(**_: Any) -> Any:
+                return type("C", (), {"inc": lambda self: None})()
+
+    scheduler = Scheduler(store, processor, lambda: bundled_policies, Metrics())
+    processor.handlers["timer"] = scheduler.job_handler()
+    day = dt.datetime(2026, 7, 5, 0, 5, tzinfo=UTC)
+    assert len(scheduler.sweep(day).fired) == 1
+    assert "cancelled" in work(day)
+    work(day)  # the Zammad side it queued
+    record = adapter.client.organizations.find(org["id"])
+    assert record["support_plan"] == "standard" and not record.get("account_manager")

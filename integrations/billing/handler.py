@@ -264,7 +264,6 @@ class BillingReceiver:
             _serialise(store, f"billing:{org_ref}")
             current = store.get_subscription(org_ref)
             first = current is None
-            onboarded = False
             organization = mapping.organization_from_record(record_in_zammad)
             state = _current(current) if current is not None else current_subscription(policies, None, organization)
             verdict = rules_for(policies).rule(organization, state, request)  # eligibility, then the change

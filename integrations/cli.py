@@ -18,7 +18,7 @@ from integrations.billing.commands import add_billing_commands
 from integrations.demo import add_demo_command
 from integrations.replay.cli import add_replay_command
 from integrations.statement.cli import add_statement_command
-from integrations.zammad.commands import add_sync_command
+from integrations.zammad.commands import add_reconcile_command, add_sync_command
 from plugin.cli import POLICIES_HELP, add_engine_commands, default_policies_dir, run_cli
 from plugin.errors import UserError
 
@@ -38,6 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_service_commands(sub, policies_default)
     add_billing_commands(sub, policies_default)
     add_sync_command(sub)
+    add_reconcile_command(sub)
     add_demo_command(sub)
     add_replay_command(sub)
     add_statement_command(sub)

@@ -21,6 +21,7 @@ from plugin.errors import UserError
 
 WEBHOOK_TOKEN_ENV = "POLICYDESK_ZAMMAD_WEBHOOK_TOKEN"
 PUBLIC_URL_ENV = "POLICYDESK_PUBLIC_URL"
+SERVICE_USER_ENV = "POLICYDESK_SERVICE_USER"
 
 
 class SyncUserError(UserError):
@@ -43,6 +44,9 @@ def add_sync_command(subparsers: Any) -> argparse.ArgumentParser:
                         help="print what would be created, changed or deleted, and change nothing")
     parser.add_argument("--json", action="store_true",
                         help="print the plan (with --dry-run) or what was done as one JSON object")
+    parser.add_argument("--service-user", metavar="LOGIN",
+                        help="the Zammad user (login, e-mail or id) the policydesk service writes as, whose changes "
+                             f"the triggers leave out (default: ${SERVICE_USER_ENV}, else this token's user)")
     parser.add_argument("--zammad-url", metavar="URL", help="Zammad's URL (default: $ZAMMAD_URL)")
     parser.add_argument("--webhook-url", metavar="URL",
                         help="where Zammad sends webhooks: policydesk's /webhooks/zammad (default: "
@@ -97,7 +101,10 @@ def _sync(args: argparse.Namespace, env: dict[str, str]) -> int:
     client = ZammadClient.from_settings(settings)
 
     try:
-        plan = plan_sync(policies, client, endpoint=webhook_endpoint(webhook_url), signature_token=token)
+        service_user = args.service_user or env.get(SERVICE_USER_ENV)
+        service_user_id = _user_id(client, service_user) if service_user else None
+        plan = plan_sync(policies, client, endpoint=webhook_endpoint(webhook_url), signature_token=token,
+                         service_user_id=service_user_id)
         if args.dry_run:
             print(json.dumps(plan.as_json(dry_run=True), indent=2, default=str) if args.json
                   else plan.render(dry_run=True))
@@ -125,17 +132,109 @@ def _sync(args: argparse.Namespace, env: dict[str, str]) -> int:
     return 0
 
 
+def add_reconcile_command(subparsers: Any) -> argparse.ArgumentParser:
+    from plugin.cli import POLICIES_ENV, default_policies_dir
+
+    text = "evaluate every open ticket (or those changed since) and bring it in line with the policies"
+    parser = subparsers.add_parser(
+        "reconcile", help=text,
+        description=text[0].upper() + text[1:] + ": what a webhook would have done, for tickets Zammad never "
+                    "delivered (a desk that had tickets before policydesk, deliveries Zammad gave up on). "
+                    "Also gives every organization a support code. Changes only what differs: a repeat is a no-op.",
+    )
+    parser.add_argument("--policies", default=default_policies_dir(), metavar="DIR",
+                        help=f"policy directory (default: ${POLICIES_ENV} or ./policies)")
+    parser.add_argument("--since", metavar="DURATION",
+                        help="only tickets changed within DURATION (e.g. 30m, 2h, 1d), open or not; "
+                             "default: every open ticket")
+    parser.add_argument("--dry-run", action="store_true", help="count what would change, change nothing")
+    parser.add_argument("--json", action="store_true", help="print the summary as one JSON object")
+    parser.add_argument("--store", metavar="URL",
+                        help="the service's store, for pauses and timers (default: $POLICYDESK_STORE, else the "
+                             "SQLite file in $POLICYDESK_HOME)")
+    parser.add_argument("--zammad-url", metavar="URL", help="Zammad's URL (default: $ZAMMAD_URL)")
+    parser.set_defaults(func=cmd_reconcile)
+    return parser
+
+
+def cmd_reconcile(args: argparse.Namespace, environ: Mapping[str, str] | None = None) -> int:
+    try:
+        return _reconcile(args, dict(os.environ if environ is None else environ))
+    except SyncUserError as error:
+        print(f"policydesk reconcile: {error}", file=sys.stderr)
+        return 1
+
+
+def _reconcile(args: argparse.Namespace, env: dict[str, str]) -> int:
+    import datetime as dt
+
+    from integrations.reconcile import Progress, parse_duration, reconcile
+    from integrations.service.processing import Processor
+    from integrations.settings import store_url
+    from integrations.store import StoreError, open_store
+    from integrations.zammad.adapter import ZammadAdapter, ZammadClient, ZammadConfigError, ZammadSettings
+    from plugin.cli import UserError, load
+    from plugin.engine import Engine
+    from plugin.manager import get_plugin_manager
+
+    since = None
+    if args.since:
+        try:
+            since = parse_duration(args.since)
+        except ValueError as error:
+            raise SyncUserError(f"--since: {error}") from None
+    try:
+        policies = load(args.policies)
+    except UserError as error:
+        raise SyncUserError(f"invalid policies in {args.policies}:\n{error}") from None
+    if args.zammad_url:
+        env["ZAMMAD_URL"] = args.zammad_url
+    try:
+        settings = ZammadSettings.load(env)
+    except ZammadConfigError as error:
+        raise SyncUserError(str(error)) from None
+    try:
+        store = open_store(store_url(args.store, env))
+    except (StoreError, UserError) as error:
+        raise SyncUserError(str(error)) from None
+    engine = Engine(policies, get_plugin_manager())
+    with store:
+        processor = Processor(ZammadAdapter(ZammadClient.from_settings(settings)), lambda: engine, store)
+        try:
+            summary = reconcile(processor, now=dt.datetime.now(dt.timezone.utc), since=since, dry_run=args.dry_run,
+                                progress=Progress(enabled=None if not args.json else False))
+        except ZammadAuthError as error:
+            raise SyncUserError(f"Zammad at {settings.url} refused the token ({error.status} {error.message})") from None
+        except ZammadUnavailable as error:
+            raise SyncUserError(f"cannot reach Zammad at {settings.url}: {error.message}") from None
+        except ZammadError as error:
+            raise SyncUserError(f"Zammad refused a request: {error}") from None
+    print(json.dumps(summary.as_json(), indent=2) if args.json else summary.render())
+    return 1 if summary.failed else 0
+
+
+def _user_id(client: Any, person: str) -> int:
+    """The id of the Zammad user ``person`` (id, login or e-mail)."""
+    from integrations.zammad.adapter import ZammadAdapter
+
+    user = ZammadAdapter(client).find_user(person)
+    if user is None:
+        raise SyncUserError(f"--service-user: Zammad has no user {person!r}")
+    return int(user["id"])
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="policydesk")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     add_sync_command(sub)
+    add_reconcile_command(sub)
     return parser
 
 
 def run(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None) -> int:
-    """Parse ``argv`` (``["sync", ...]``) and run the command; returns the exit code."""
+    """Parse ``argv`` (``["sync", ...]`` or ``["reconcile", ...]``) and run it; returns the exit code."""
     args = build_parser().parse_args(argv)
-    return cmd_sync(args, environ)
+    return args.func(args, environ)
 
 
 if __name__ == "__main__":

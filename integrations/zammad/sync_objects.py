@@ -34,8 +34,10 @@ from typing import Any, Mapping
 
 import holidays as holidays_lib
 
+from integrations.support_code import ORG_SUPPORT_CODE, TICKET_SUPPORT_CODE
 from integrations.zammad import mapping
-from plugin.model import Policies
+from plugin.model import CalendarSpec, Policies
+from plugin.tags import sla_tags
 
 #: Every object policydesk owns has a name starting with this.
 NAME_PREFIX = "policydesk"
@@ -176,105 +178,61 @@ def wanted_attributes(policies: Policies) -> list[Wanted]:
 
 
 TICKET_VIP_CODE = mapping.TICKET_VIP_CODE
-#: The support code of every organization, and where an agent types a caller's code
-#: (billing's support codes; mapping.py holds the names once billing adds them there).
-ORG_SUPPORT_CODE: str = getattr(mapping, "ORG_SUPPORT_CODE", "support_code")
-TICKET_SUPPORT_CODE: str = getattr(mapping, "TICKET_SUPPORT_CODE", "policydesk_support_code")
 
 
 # --------------------------------------------------------------------------- calendars
 
 
-def _day_range(key: str) -> list[str]:
-    first, _, last = key.partition("-")
-    start = DAYS.index(first)
-    end = DAYS.index(last) if last else start
-    return [DAYS[(start + i) % 7] for i in range((end - start) % 7 + 1)]
+def _hhmm(minutes: int) -> str:
+    return "23:59" if minutes >= 1440 else f"{minutes // 60:02d}:{minutes % 60:02d}"
 
 
-def _close(text: str) -> str:
-    return "23:59" if text == "24:00" else text
-
-
-def business_hours(weekly: Any) -> dict[str, Any]:
-    """Policy ``weekly`` -> Zammad's ``business_hours``."""
-    if weekly == "24/7":
+def business_hours(spec: CalendarSpec) -> dict[str, Any]:
+    """A policy calendar's weekly windows -> Zammad's ``business_hours``."""
+    if spec.always_open:
         return {day: {"active": True, "timeframes": [["00:00", "23:59"]]} for day in DAYS}
-    hours = {day: {"active": False, "timeframes": []} for day in DAYS}
-    for key, windows in (weekly or {}).items():
-        frames = [[w["open"], _close(w["close"])] for w in windows or ()]
-        for day in _day_range(key):
-            hours[day] = {"active": bool(frames), "timeframes": frames}
+    hours: dict[str, Any] = {day: {"active": False, "timeframes": []} for day in DAYS}
+    for weekday, windows in spec.weekly.items():
+        frames = [[_hhmm(w.open), _hhmm(w.close)] for w in windows]
+        hours[DAYS[weekday]] = {"active": bool(frames), "timeframes": frames}
     return hours
 
 
-def public_holidays(calendar: Mapping[str, Any], today: dt.date) -> tuple[dict[str, Any], list[str]]:
+def public_holidays(spec: CalendarSpec, today: dt.date) -> tuple[dict[str, Any], list[str]]:
     """Zammad's ``public_holidays`` for this year and the next two, and remarks on what
     Zammad cannot express (special days with their own windows)."""
     years = list(range(today.year, today.year + HOLIDAY_YEARS))
     days: dict[str, dict[str, Any]] = {}
-    for entry in calendar.get("holidays") or ():
-        found = holidays_lib.country_holidays(entry["country"], subdiv=entry.get("subdivision"), years=years)
-        where = entry["country"] + (f"-{entry['subdivision']}" if entry.get("subdivision") else "")
+    for country, subdivision in spec.holidays:
+        found = holidays_lib.country_holidays(country, subdiv=subdivision, years=years)
+        where = country + (f"-{subdivision}" if subdivision else "")
         for date, summary in sorted(found.items()):
             days.setdefault(date.isoformat(), {"active": True, "summary": f"{summary} ({where})"})
-    for text in calendar.get("closed") or ():
-        days[str(text)] = {"active": True, "summary": "Closed"}
+    for date in spec.closed:
+        days[date.isoformat()] = {"active": True, "summary": "Closed"}
     remarks = []
-    for special in calendar.get("special_days") or ():
-        date = str(special["date"])
-        title = special.get("title")
-        if not special.get("windows"):
-            days[date] = {"active": True, "summary": title or "Closed"}
+    for date, windows in sorted(spec.special_days.items()):
+        if not windows:
+            days[date.isoformat()] = {"active": True, "summary": "Closed"}
             continue
-        days.pop(date, None)  # a special day wins over holidays: it is open, on its own windows
-        windows = ", ".join(f"{w['open']}-{w['close']}" for w in special["windows"])
-        remarks.append(f"special day {date}{f' ({title})' if title else ''} opens {windows}: Zammad cannot "
-                       "express it; its SLA clock uses the weekly hours that day")
+        days.pop(date.isoformat(), None)  # a special day wins over holidays: it is open, on its own windows
+        opening = ", ".join(f"{_hhmm(w.open)}-{_hhmm(w.close)}" for w in windows)
+        remarks.append(f"special day {date.isoformat()} opens {opening}: Zammad cannot express it; its SLA "
+                       "clock uses the weekly hours that day")
     return dict(sorted(days.items())), remarks
 
 
-def _calendar_specs(policies: Policies) -> dict[str, dict[str, Any]]:
-    """Each policy calendar as sync needs it: ``timezone``, ``weekly``, ``holidays``, ``closed``,
-    ``special_days`` (the one place sync reads calendar definitions)."""
-    specs = getattr(policies, "calendar_specs", None)
-    if specs is not None:  # the contract's typed view, when it exists
-        return {name: dict(spec) if isinstance(spec, Mapping) else _spec_fields(spec) for name, spec in specs.items()}
-    hours = policies.documents.get("hours.yaml") or {}
-    default_tz = hours.get("timezone") or policies.default_timezone
-    return {name: {**calendar, "timezone": calendar.get("timezone") or default_tz}
-            for name, calendar in (hours.get("calendars") or {}).items()}
-
-
-def _spec_fields(spec: Any) -> dict[str, Any]:
-    """A typed `plugin.model.CalendarSpec` in the shape of hours.yaml (what the functions above read)."""
-    def hhmm(minute: int) -> str:
-        return "24:00" if minute == 1440 else f"{minute // 60:02d}:{minute % 60:02d}"
-
-    def windows(items: Any) -> list[dict[str, str]]:
-        return [{"open": hhmm(w.open), "close": hhmm(w.close)} for w in items]
-
-    weekly: Any = "24/7" if spec.always_open else {DAYS[day]: windows(items) for day, items in spec.weekly.items()}
-    return {
-        "timezone": spec.timezone,
-        "weekly": weekly,
-        "holidays": [{"country": country, "subdivision": sub} for country, sub in spec.holidays],
-        "closed": [day.isoformat() for day in spec.closed],
-        "special_days": [{"date": day.isoformat(), "windows": windows(items)} for day, items in spec.special_days.items()],
-    }
-
-
 def wanted_calendars(policies: Policies, today: dt.date) -> list[Wanted]:
+    """One Zammad calendar per policy calendar, from the typed ``policies.calendar_specs``."""
     out = []
-    for name, calendar in _calendar_specs(policies).items():
-        holidays_, remarks = public_holidays(calendar, today)
+    for name, spec in policies.calendar_specs.items():
+        holidays_, remarks = public_holidays(spec, today)
         # No note: Zammad's calendars have no such column (ownership is by name and creator).
         out.append(Wanted(
             kind="calendar",
             name=calendar_name(name),
-            fields={"name": calendar_name(name), "timezone": calendar.get("timezone") or policies.default_timezone,
-                    "business_hours": business_hours(calendar.get("weekly")), "public_holidays": holidays_,
-                    "ical_url": ""},
+            fields={"name": calendar_name(name), "timezone": spec.timezone or policies.default_timezone,
+                    "business_hours": business_hours(spec), "public_holidays": holidays_, "ical_url": ""},
             remarks=remarks,
         ))
     return out
@@ -287,18 +245,6 @@ def _tags_condition(*tags: str) -> dict[str, Any]:
     return {"ticket.tags": {"operator": "contains all", "value": ", ".join(tags)}}
 
 
-def _sla_tags() -> tuple[Any, Any, str]:
-    """(plan tag of a plan name, hours tag of a calendar name, the emergency tag): the
-    contract's tag vocabulary when it exposes one, else the built-in hooks' tags."""
-    try:
-        from plugin import tags as vocabulary  # type: ignore[attr-defined]
-    except ImportError:
-        vocabulary = None
-    if vocabulary is not None and all(hasattr(vocabulary, n) for n in ("plan_tag", "hours_tag", "EMERGENCY_TAG")):
-        return vocabulary.plan_tag, vocabulary.hours_tag, vocabulary.EMERGENCY_TAG
-    return (lambda plan: f"plan:{plan}"), (lambda calendar: f"hours:{calendar}"), "emergency"
-
-
 def wanted_slas(policies: Policies) -> list[Wanted]:
     """One SLA per paid plan and counting calendar, plus emergency for 24/7 plans.
 
@@ -306,7 +252,7 @@ def wanted_slas(policies: Policies) -> list[Wanted]:
     (``policydesk 20 ...``), as Zammad takes the first match by name.
     """
     out = []
-    plan_tag, hours_tag, emergency_tag = _sla_tags()
+    tags = sla_tags(policies)  # the tags the decisions write (plugin.tags): SLAs select by them
     emergency_calendar = policies.scope.emergency_calendar
     for plan in sorted(policies.plans.values(), key=lambda p: p.rank):
         if not plan.paid or plan.first_response_minutes is None:
@@ -316,7 +262,7 @@ def wanted_slas(policies: Policies) -> list[Wanted]:
             out.append(Wanted("sla", name, {
                 "name": name, "calendar_id": Ref("calendar", calendar_name(emergency_calendar)),
                 "first_response_time": plan.first_response_minutes,
-                "condition": _tags_condition(plan_tag(plan.name), emergency_tag),
+                "condition": _tags_condition(tags.plans[plan.name], tags.emergency),
             }))
         calendars = dict.fromkeys([*plan.channel_calendars.values(), plan.default_calendar])
         for calendar in sorted(calendars):
@@ -324,7 +270,7 @@ def wanted_slas(policies: Policies) -> list[Wanted]:
             out.append(Wanted("sla", name, {
                 "name": name, "calendar_id": Ref("calendar", calendar_name(calendar)),
                 "first_response_time": plan.first_response_minutes,
-                "condition": _tags_condition(plan_tag(plan.name), hours_tag(calendar)),
+                "condition": _tags_condition(tags.plans[plan.name], tags.calendars[calendar]),
             }))
     return sorted(out, key=lambda w: w.name)
 

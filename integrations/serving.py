@@ -24,12 +24,14 @@ thread, then shuts the task dispatcher down.
 from __future__ import annotations
 
 import errno
+import json
 import threading
 from typing import Any, Callable
 
 from waitress.adjustments import Adjustments
+from waitress.channel import HTTPChannel
 from waitress.server import TcpWSGIServer
-from waitress.task import ThreadedTaskDispatcher
+from waitress.task import ErrorTask, ThreadedTaskDispatcher
 
 from plugin.errors import UserError
 
@@ -41,9 +43,37 @@ POLL_SECONDS = 0.05
 class ListenError(UserError, OSError):
     """The address cannot be listened on (in use, not this machine's, not permitted)."""
 
+    def __str__(self) -> str:
+        return str(self.strerror)
+
+
+#: What a client reads when waitress itself refuses a request (before the app sees it).
+_ERRORS = {400: "malformed HTTP request", 411: "a Content-Length header is required",
+           413: "request body too large", 431: "request headers too large",
+           501: "this Transfer-Encoding is not supported"}
+
+
+class JsonErrorTask(ErrorTask):
+    """waitress's own refusals (413, 411, 400, ...) as ``{"error": ...}`` JSON like the app's."""
+
+    def execute(self) -> None:
+        error = self.request.error
+        self.status = f"{error.code} {error.reason}"
+        body = json.dumps({"error": _ERRORS.get(error.code, error.reason.lower())}).encode()
+        self.response_headers.append(("Content-Type", "application/json"))
+        self.set_close_on_finish()
+        self.content_length = len(body)
+        self.write(body)
+
+
+class JsonErrorChannel(HTTPChannel):
+    error_task_class = JsonErrorTask
+
 
 class DeadlineServer(TcpWSGIServer):
     """waitress's TCP server, closing connections that miss their header/body/idle deadline."""
+
+    channel_class = JsonErrorChannel
 
     header_timeout = 10.0
     body_timeout = 30.0
@@ -81,18 +111,17 @@ def create_server(app: Callable[..., Any], host: str = "127.0.0.1", port: int = 
         options["max_request_body_size"] = max_body_bytes + 1
     options.update(adjustments)
     adj = Adjustments(host=host, port=port, **options)
-    dispatcher = ThreadedTaskDispatcher()
-    dispatcher.set_thread_count(adj.threads)
+    dispatcher = ThreadedTaskDispatcher()  # its threads start once the address is ours
     try:
         server = DeadlineServer(app, {}, True, None, dispatcher, adj, sockinfo=adj.listen[0])
     except OSError as error:
-        dispatcher.shutdown(timeout=0)
         reason = {errno.EADDRINUSE: "the address is already in use (another policydesk or program is listening)",
                   errno.EADDRNOTAVAIL: "the address is not one of this machine's",
                   errno.EACCES: "permission denied (ports below 1024 need privileges)"}.get(
                       error.errno or 0, error.strerror or str(error))
         raise ListenError(error.errno, f"cannot listen on {host}:{port}: {reason}") from None
     server.header_timeout, server.body_timeout, server.idle_timeout = header_timeout, body_timeout, idle_timeout
+    dispatcher.set_thread_count(adj.threads)
     return server
 
 

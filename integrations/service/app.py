@@ -6,23 +6,32 @@
 ``POST /webhooks/billing`` The billing system's plan changes: verified, validated and
                            decided at once (an upgrade is accepted, a downgrade within the
                            commitment refused with 409); the Zammad side is queued.
-``GET /healthz``           200 when the store answers, 503 when it does not.
+``GET /healthz``           200 when the store, Zammad and the policies are fine; 503 with
+                           the reasons otherwise (see `integrations.service.health`).
+``GET /livez``             200 while webhooks can be received (the store answers).
 ``GET /metrics``           Prometheus text format.
 
-Every rejection is a 4xx with a JSON ``{"error": reason}``; a request never sees a
-traceback. Secrets and bodies are never logged.
+``/healthz`` and ``/metrics`` may require ``Authorization: Bearer <POLICYDESK_ADMIN_TOKEN>``
+or move to a listener of their own (`WebhookService.split_admin`).
+
+Every rejection is a 4xx with a JSON ``{"error": reason}``, the reason cut to a few hundred
+characters and never echoing the path; a request never sees a traceback. Secrets and bodies
+are never logged.
 """
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
+import hmac
 import json
 import logging
 import time
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Mapping, Protocol
 
-from integrations.service.metrics import Metrics
+from integrations.service.health import HealthCheck
+from integrations.service.metrics import Metrics, code, endpoint_of
 from integrations.signing import SignatureError, verify_billing, verify_zammad
 from integrations.store import Store, StoreError, StoreValueError, ticket_key
 from integrations.zammad.mapping import TICKET_VIP_CODE
@@ -34,6 +43,11 @@ VIP_ENTERED = "(entered)"
 log = logging.getLogger("policydesk.service")
 
 StartResponse = Callable[[str, list[tuple[str, str]]], Any]
+
+#: Longest reason text a rejection shows (and logs); longer ones are cut with "…".
+MAX_REASON = 300
+#: Routes that belong to the admin side (token or separate listener).
+ADMIN_ROUTES = frozenset({("GET", "/healthz"), ("GET", "/metrics")})
 
 REASONS = {200: "OK", 202: "Accepted", 400: "Bad Request", 401: "Unauthorized", 404: "Not Found",
            405: "Method Not Allowed", 409: "Conflict", 411: "Length Required", 413: "Payload Too Large",
@@ -72,6 +86,8 @@ class WebhookService:
         billing: BillingHandler | None = None,
         max_body_bytes: int = 1 << 20,
         clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.timezone.utc),
+        health: HealthCheck | None = None,
+        admin_token: str | None = None,
     ) -> None:
         self.store = store
         self.secrets = secrets
@@ -79,37 +95,51 @@ class WebhookService:
         self.billing = billing
         self.max_body_bytes = max_body_bytes
         self.clock = clock
+        self.health = health or HealthCheck(store.ping)
+        self.admin_token = admin_token
         self.routes: dict[tuple[str, str], Callable[[Mapping[str, Any]], tuple[int, Any]]] = {
             ("POST", "/webhooks/zammad"): self.zammad_webhook,
             ("POST", "/webhooks/billing"): self.billing_webhook,
             ("GET", "/healthz"): self.healthz,
+            ("GET", "/livez"): self.livez,
             ("GET", "/metrics"): self.metrics_page,
         }
 
+    def split_admin(self) -> "WebhookService":
+        """Move /healthz and /metrics to the returned app (for a listener of their own)."""
+        admin = copy.copy(self)
+        admin.routes = {key: route for key, route in self.routes.items()
+                        if key in ADMIN_ROUTES or key == ("GET", "/livez")}
+        self.routes = {key: route for key, route in self.routes.items() if key not in ADMIN_ROUTES}
+        return admin
+
     def __call__(self, environ: Mapping[str, Any], start_response: StartResponse) -> Iterable[bytes]:
-        method = environ.get("REQUEST_METHOD", "GET")
-        path = environ.get("PATH_INFO", "/")
+        method = str(environ.get("REQUEST_METHOD", "GET"))
+        path = str(environ.get("PATH_INFO", "/"))
         route = self.routes.get((method, path))
         try:
             if route is None:
                 if any(p == path for _, p in self.routes):
-                    raise Rejected(405, f"{method} is not allowed on {path}")
-                raise Rejected(404, f"no such endpoint: {path}")
+                    raise Rejected(405, f"{method[:16]} is not allowed here")
+                raise Rejected(404, "no such endpoint")
+            if (method, path) in ADMIN_ROUTES:
+                self._check_admin_token(environ)
             try:
                 status, payload = route(environ)
             except StoreValueError as error:  # no database can hold it: the sender's to fix, never retried
                 raise Rejected(422, f"cannot store this value: {error}") from None
         except Rejected as rejected:
-            endpoint = path.rsplit("/", 1)[-1] if path.startswith("/webhooks/") else "other"
-            self.metrics.rejected.labels(endpoint=endpoint, status=str(rejected.status)).inc()
-            log.warning("rejected %s %s: %d %s", method, path, rejected.status, rejected.reason)
-            status, payload = rejected.status, {"error": rejected.reason}
+            reason = shorten(rejected.reason)
+            self.metrics.rejected.labels(endpoint=endpoint_of(path), status=str(rejected.status)).inc()
+            log.warning("rejected %s %s: %d %s", method[:16], path[:200], rejected.status, reason)
+            status, payload = rejected.status, {"error": reason}
         except Exception as error:
             if not _store_unavailable(error):  # a bug: log it with its traceback, tell the caller nothing more
-                log.exception("internal error on %s %s", method, path)
+                log.exception("internal error on %s %s", method[:16], path[:200])
                 status, payload = 500, {"error": "internal error"}
             else:  # disk full, read-only, database down: nothing was stored; the sender retries
-                log.error("store unavailable on %s %s: %s: %s", method, path, type(error).__name__, error)
+                log.error("store unavailable on %s %s: %s: %s", method[:16], path[:200], type(error).__name__,
+                          shorten(str(error)))
                 status, payload = 503, {"error": "the event could not be stored now; retry later"}
         if isinstance(payload, bytes):
             body, content_type = payload, "text/plain; version=0.0.4; charset=utf-8"
@@ -166,17 +196,25 @@ class WebhookService:
         status, payload = self.billing(event, body, self.clock())
         if status >= 400 and status != 409:
             raise Rejected(status, str(payload.get("error", "rejected")))
-        self.metrics.received.labels(source="billing", outcome=str(payload.get("status", status))).inc()
+        if status == 409 and isinstance(payload.get("error"), str):
+            payload = {**payload, "error": shorten(payload["error"])}
+        self.metrics.received.labels(source="billing", outcome=code(payload.get("status", status))).inc()
         self.metrics.ack_latency.labels(source="billing").observe(time.perf_counter() - started)
         return status, payload
 
     def healthz(self, environ: Mapping[str, Any]) -> tuple[int, Any]:
-        try:
-            self.store.ping()
-        except Exception as error:  # the store is down: say so, keep serving
-            log.error("health check: store unavailable: %s", type(error).__name__)
-            return 503, {"status": "unavailable", "store": "down"}
-        return 200, {"status": "ok"}
+        return self.health()
+
+    def livez(self, environ: Mapping[str, Any]) -> tuple[int, Any]:
+        return self.health.live()
+
+    def _check_admin_token(self, environ: Mapping[str, Any]) -> None:
+        if not self.admin_token:
+            return
+        given = str(environ.get("HTTP_AUTHORIZATION", ""))
+        scheme, _, token = given.partition(" ")
+        if scheme.lower() != "bearer" or not hmac.compare_digest(token.strip().encode(), self.admin_token.encode()):
+            raise Rejected(401, "this endpoint needs Authorization: Bearer <POLICYDESK_ADMIN_TOKEN>")
 
     def metrics_page(self, environ: Mapping[str, Any]) -> tuple[int, Any]:
         self.metrics.refresh(self.store)
@@ -209,13 +247,38 @@ def _store_unavailable(error: BaseException) -> bool:
         cls.__module__.split(".")[0] in ("psycopg", "psycopg_pool") for cls in type(error).__mro__)
 
 
+def shorten(text: str, limit: int = MAX_REASON) -> str:
+    """``text`` cut to ``limit`` characters (a 900 KB value is not echoed back or logged)."""
+    return text if len(text) <= limit else text[:limit - 1] + "…"
+
+
+class _StrictJsonError(ValueError):
+    pass
+
+
+def _no_constant(name: str) -> Any:
+    raise _StrictJsonError(f"{name} is not a JSON number")
+
+
+def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    result: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in result:
+            raise _StrictJsonError(f"duplicate key {shorten(key, 60)!r}")
+        result[key] = value
+    return result
+
+
 def _parse_json_object(body: bytes) -> dict[str, Any]:
+    """Strict JSON (RFC 8259): no NaN/Infinity, no duplicate keys (which one would count?)."""
     try:
-        event = json.loads(body.decode("utf-8"))
+        event = json.loads(body.decode("utf-8"), parse_constant=_no_constant, object_pairs_hook=_no_duplicate_keys)
     except UnicodeDecodeError:
         raise Rejected(400, "body is not UTF-8") from None
     except RecursionError:
         raise Rejected(400, "body is nested too deeply") from None
+    except _StrictJsonError as error:
+        raise Rejected(400, f"body is not valid JSON: {error}") from None
     except ValueError as error:
         raise Rejected(400, f"body is not valid JSON: {error}") from None
     if not isinstance(event, dict):

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import threading
 from pathlib import Path
+from typing import Callable
 
 from plugin.engine import Engine
 from plugin.manager import get_plugin_manager
@@ -21,8 +22,9 @@ log = logging.getLogger("policydesk.policies")
 class PolicyHolder:
     """Holds the current `Engine`; `reload_if_changed` swaps it only for valid policies."""
 
-    def __init__(self, directory: str) -> None:
+    def __init__(self, directory: str, on_refused: Callable[[list[str]], None] | None = None) -> None:
         self.directory = directory
+        self.on_refused = on_refused
         self.pm = get_plugin_manager()
         self._lock = threading.Lock()
         self.errors: list[str] = []
@@ -52,7 +54,10 @@ class PolicyHolder:
                 policies = load_policies(self.directory)
             except PolicyErrors as errors:
                 self.errors = [str(e) for e in errors.errors]
-                log.error("policy reload refused, keeping the last good policies:\n%s", "\n".join(self.errors))
+                log.error("policy reload refused (%d error(s)), keeping the last good policies: %s",
+                          len(self.errors), " | ".join(self.errors[:20]))
+                if self.on_refused is not None:
+                    self.on_refused(self.errors)
                 return False
             self._engine = Engine(policies, self.pm)
             self.errors = []

@@ -43,15 +43,25 @@ class Service:
     @classmethod
     def from_config(cls, config: ServiceConfig, zammad: ZammadSettings | None = None,
                     backoff: Backoff | None = None) -> "Service":
-        store = open_store(config.store_url)
-        holder = PolicyHolder(config.policies)
-        adapter = ZammadAdapter(ZammadClient.from_settings(zammad or ZammadSettings.load()))
+        import os
+
+        from integrations.service.health import LOGIN_ENV, HealthCheck, ZammadProbe
+        from integrations.zammad.client import USER_AGENT
+
+        zammad = zammad or ZammadSettings.load()
         metrics = Metrics()
+        store = open_store(config.store_url)
+        holder = PolicyHolder(config.policies, on_refused=lambda errors: metrics.reloads_refused.inc())
+        adapter = ZammadAdapter(ZammadClient.from_settings(zammad))
         processor = Processor(adapter, lambda: holder.engine, store)
         billing = _billing_handler(store, holder, processor, adapter)
+        probe = ZammadProbe(zammad.url, zammad.token, expected_login=os.environ.get(LOGIN_ENV),
+                            cache_seconds=config.health_cache_seconds, timeout=min(3.0, zammad.timeout),
+                            user_agent=USER_AGENT)
+        health = HealthCheck(store.ping, probe, lambda: list(holder.errors))
         app = WebhookService(store, ServiceSecrets(config.zammad_webhook_token, config.billing_secret), metrics,
-                             billing=billing, max_body_bytes=config.max_body_bytes)
-        app.routes[("GET", "/healthz")] = _health_with_policies(app.healthz, holder)
+                             billing=billing, max_body_bytes=config.max_body_bytes, health=health,
+                             admin_token=config.admin_token)
         backoff = backoff or Backoff(base_seconds=config.retry_base_seconds, max_attempts=config.max_attempts)
         service = cls(config, store, holder, adapter, metrics, processor, app, backoff)
         service.scheduler = _scheduler(service)
@@ -69,6 +79,25 @@ class Service:
         if self.scheduler is not None:
             self._thread(lambda: self.scheduler.run(self.stopping), "scheduler")
         self._thread(self._watch_policies, "policy-watcher")
+        self._thread(self._purge_on_schedule, "retention")
+
+    def retention(self) -> Any:
+        from integrations.service.retention import Retention
+
+        return Retention(days=self.config.retention_days, audit_days=self.config.audit_retention_days)
+
+    def _purge_on_schedule(self) -> None:
+        from integrations.service.retention import purge
+
+        # the first purge a minute after start (not at once: a restart loop must not hammer the store)
+        delay = min(60.0, self.config.purge_interval)
+        while not self.stopping.wait(delay):
+            delay = self.config.purge_interval
+            try:
+                purge(self.store, self.retention(), metrics=self.metrics)
+            except Exception as error:  # the store is down: try again at the next interval
+                log.error("retention purge failed (%s: %s); next try in %gs", type(error).__name__,
+                          str(error)[:300], delay)
 
     def _thread(self, target: Callable[[], None], name: str) -> None:
         thread = threading.Thread(target=target, name=name, daemon=True)
@@ -89,16 +118,6 @@ class Service:
         for thread in self.threads:
             thread.join(timeout)
         self.store.close()
-
-
-def _health_with_policies(healthz: Callable[[Any], tuple[int, Any]], holder: PolicyHolder) -> Callable[[Any], tuple[int, Any]]:
-    def health(environ: Any) -> tuple[int, Any]:
-        status, body = healthz(environ)
-        if holder.errors:
-            body = {**body, "policy_errors": holder.errors, "policies": "last good version in use"}
-        return status, body
-
-    return health
 
 
 def _billing_handler(store: Store, holder: PolicyHolder, processor: Processor, adapter: ZammadAdapter) -> Any:
@@ -128,11 +147,23 @@ def serve(config: ServiceConfig, ready: Callable[[str], None] | None = None) -> 
     from integrations.serving import BackgroundServer
 
     service = Service.from_config(config)
-    server = BackgroundServer(service.app, config.host, config.port, threads=config.threads,
-                              connection_limit=config.connection_limit, header_timeout=config.header_timeout,
-                              body_timeout=config.body_timeout, idle_timeout=config.idle_timeout,
-                              max_body_bytes=config.max_body_bytes)
+    limits = dict(connection_limit=config.connection_limit, header_timeout=config.header_timeout,
+                  body_timeout=config.body_timeout, idle_timeout=config.idle_timeout,
+                  max_body_bytes=config.max_body_bytes)
+    admin: BackgroundServer | None = None
+    try:
+        if config.admin_listen is not None:
+            admin_app = service.app.split_admin()
+            admin = BackgroundServer(admin_app, *config.admin_listen, threads=2, **limits)
+        server = BackgroundServer(service.app, config.host, config.port, threads=config.threads, **limits)
+    except BaseException:
+        if admin is not None:
+            admin.stop()
+        service.store.close()
+        raise
     service.start_background()
+    if admin is not None:
+        admin.start("admin-http")
 
     def shutdown(signum: int, frame: Any) -> None:
         # Only set the event: the serving loop closes the listening socket and every
@@ -142,11 +173,13 @@ def serve(config: ServiceConfig, ready: Callable[[str], None] | None = None) -> 
 
     signal.signal(signal.SIGTERM, shutdown)
     signal.signal(signal.SIGINT, shutdown)
-    log.info("policydesk serving on %s (store %s, policies %s)", server.url, mask_secrets(config.store_url),
-             config.policies)
+    log.info("policydesk serving on %s (store %s, policies %s%s)", server.url, mask_secrets(config.store_url),
+             config.policies, f"; /healthz and /metrics on {admin.url}" if admin else "")
     if ready:
         ready(server.url)
     try:
         server.serve()
     finally:
+        if admin is not None:
+            admin.stop()
         service.stop()

@@ -26,9 +26,10 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Callable
 
-from integrations.service.metrics import Metrics
+from integrations.service.metrics import Metrics, code
 from integrations.settings import utcnow
 from integrations.store import Job, Store
+from integrations.zammad.errors import ZammadError
 
 log = logging.getLogger("policydesk.worker")
 
@@ -176,12 +177,14 @@ class Worker:
         if not completed:
             log.warning("job %d (%s): lost its claim while processing; another worker may repeat it", job.id,
                         job.source)
-        self.metrics.processed.labels(source=job.source, outcome=outcome).inc()
+        self.metrics.processed.labels(source=code(job.source), outcome=code(outcome)).inc()
         log.info("job %d (%s) %s", job.id, job.source, outcome)
 
     def _failed(self, job: Job, error: BaseException) -> None:
         reason = _one_line(error)[:2000]
         attempts = job.attempts + 1
+        if isinstance(error, ZammadError):
+            self.metrics.zammad_error(error)
         try:
             if not self.is_transient(error) or attempts >= self.backoff.max_attempts:
                 self.store.park(job.id, reason, worker=self.name)

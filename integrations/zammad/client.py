@@ -15,6 +15,7 @@ from typing import Any, Mapping
 from zammad_py import ZammadAPI
 
 from plugin.errors import UserError
+from plugin.version import __version__
 
 from integrations.zammad.resources import (
     Calendars,
@@ -55,6 +56,9 @@ def api_url(url: str) -> str:
 
 
 @dataclass(frozen=True)
+#: What Zammad's logs show as the client (version from plugin/version.py, the single source).
+USER_AGENT = f"policydesk/{__version__} (zammad-py)"
+
 class ZammadSettings:
     """Where Zammad is and how to talk to it.  Never read from policy YAML."""
 
@@ -144,7 +148,7 @@ class ZammadClient(ZammadAPI):
         self.retry = retry or RetryPolicy()
         session = ZammadSession(timeout=timeout, retry=self.retry, pool_size=pool_size)
         session.headers.update(self.session.headers)
-        session.headers["User-Agent"] = "policydesk (zammad-py)"
+        session.headers["User-Agent"] = USER_AGENT
         self.session.close()
         self.session = session
         self._me: dict[str, Any] | None = None

@@ -80,7 +80,7 @@ class ServiceProcess:
         if self.proc is not None and self.proc.poll() is not None:
             raise AssertionError(f"service exited with {self.proc.returncode}:\n{self.log()}")
         try:
-            return requests.get(self.url + "/healthz", timeout=1).status_code == 200
+            return requests.get(self.url + "/livez", timeout=1).status_code == 200
         except requests.ConnectionError:
             return False
 

@@ -416,7 +416,8 @@ def test_served_process_reports_policy_errors_on_healthz_and_keeps_serving(tmp_p
         deadline = time.monotonic() + 15
         while "policy_errors" in (body := health()) and time.monotonic() < deadline:
             time.sleep(0.2)
-        assert body == {"status": "ok"}, body
+        # this test's Zammad (port 9) is not running: that is the only thing /healthz may still report
+        assert "policy_errors" not in body and body.get("reasons") == ["zammad_unreachable"], body
         assert "Traceback" not in service.log()
     finally:
         service.stop()

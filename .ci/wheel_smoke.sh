@@ -24,7 +24,8 @@ due="$("$pd" simulate --plan plus --channel email --at 2026-11-27T21:00:00+01:00
 [ "$due" = "2026-11-28T08:00:00+01:00" ] || { echo "simulate: due $due, expected 2026-11-28T08:00:00+01:00"; exit 1; }
 echo "simulate: first response due $due (as the contract says)"
 "$pd" explain --plan enterprise --channel phone --at 2026-11-28T03:00 --emergency --category infrastructure \
-    --language fr | head -n 3
+    --language fr >"$work/explain.txt"
+head -n 3 "$work/explain.txt"
 "$pd" demo >"$work/demo.log" 2>&1 || { cat "$work/demo.log"; exit 1; }
 tail -n 3 "$work/demo.log"
 

@@ -55,10 +55,11 @@ def api_url(url: str) -> str:
     return base + "/"
 
 
-@dataclass(frozen=True)
 #: What Zammad's logs show as the client (version from plugin/version.py, the single source).
 USER_AGENT = f"policydesk/{__version__} (zammad-py)"
 
+
+@dataclass(frozen=True)
 class ZammadSettings:
     """Where Zammad is and how to talk to it.  Never read from policy YAML."""
 

@@ -174,6 +174,9 @@ def wanted_attributes(policies: Policies) -> list[Wanted]:
         _attribute("Ticket", mapping.TICKET_FINGERPRINT, "policydesk fingerprint", "input", _input(120), {}, 1560),
         _attribute("Ticket", TICKET_SUPPORT_CODE, "Support code given by the caller", "input", _input(32), ticket,
                    1570),
+        # What an agent sets for a phone call (the request's language wins over the customer's locale).
+        _attribute("Ticket", mapping.TICKET_LANGUAGE, "Language of the request (e.g. fr, en)", "input", _input(8),
+                   ticket, 1580),
     ]
 
 
@@ -309,6 +312,11 @@ def webhook_payload_template() -> str:
     ticket.update({name: f"#{{ticket.{name}.xmlschema}}" for name in _TICKET_TIMES})
     ticket["state"] = "#{ticket.state.name}"
     ticket["priority"] = "#{ticket.priority.name}"
+    ticket["group"] = "#{ticket.group.name}"
+    ticket["owner"] = "#{ticket.owner.login}"
+    # Whether a code was typed, never the code (String#present?: any method of an allowed class).
+    for name in sorted(_SECRET_TICKET_ATTRIBUTES):
+        ticket[f"{name}_typed"] = f"#{{ticket.{name}.present?}}"
     for name in mapping.TICKET_ATTRIBUTES:
         if name not in _SECRET_TICKET_ATTRIBUTES and name not in ticket:
             ticket[name] = f"#{{ticket.{name}}}"

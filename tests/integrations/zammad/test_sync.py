@@ -145,7 +145,7 @@ def test_dry_run_on_empty_zammad_lists_everything_and_writes_nothing(zammad: Any
     assert 'create calendar "policydesk: phone": Europe/Zurich; mon-fri 06:00-19:00; 0 holidays' in out
     assert 'create sla "policydesk 20 pro phone": first response 120 min on <id of calendar "policydesk: phone">' in out
     assert 'create webhook "policydesk": http://10.0.0.5:8080/hooks/in' in out
-    assert out.strip().endswith("30 changes (dry run: nothing written)")
+    assert out.strip().endswith("31 changes (dry run: nothing written)")
 
 
 def test_a_changed_window_updates_only_that_calendar(zammad: Any, capsys: Any, tmp_path: Path) -> None:
@@ -249,9 +249,9 @@ def test_the_default_demo_desk_keeps_its_own_attributes_and_calendars() -> None:
         client = ZammadClient(standin.url, standin.admin_token)
         plan = plan_sync(load_policies(POLICIES), client, endpoint=PUBLIC_URL + "/webhooks/zammad",
                          signature_token=WEBHOOK_TOKEN)
-        # all hand-made ones are used as they are; only the support-code attributes may be new
-        assert {a.name for a in plan.actions if a.kind == "attribute"} <= {"Organization.support_code",
-                                                                           "Ticket.policydesk_support_code"}
+        # all hand-made ones are used as they are; only the attributes newer than the seed may be new
+        new = {"Organization.support_code", "Ticket.policydesk_support_code", "Ticket.policydesk_language"}
+        assert {a.name for a in plan.actions if a.kind == "attribute"} <= new
         assert not [a for a in plan.actions if a.verb != "create"]
         assert sum("exists but was not created by policydesk" in w for w in plan.warnings) == 11
         assert standin.state.requests.writes() == []
@@ -400,7 +400,7 @@ def test_dry_run_json_is_a_machine_readable_plan(zammad: Any, capsys: Any) -> No
     assert code == 0, err
     plan = json.loads(out)
     assert plan["dry_run"] is True and plan["changed"] is True and plan["restart_needed"] is True
-    assert len(plan["actions"]) == 30 and writes(zammad) == []
+    assert len(plan["actions"]) == 31 and writes(zammad) == []
     webhook = next(a for a in plan["actions"] if a["kind"] == "webhook")
     assert webhook["verb"] == "create" and webhook["fields"]["signature_token"] == "(hidden)"
     assert WEBHOOK_TOKEN not in out
@@ -422,7 +422,9 @@ def test_webhook_payload_carries_no_article_body_nor_codes(zammad: Any, capsys: 
     assert webhook["customized_payload"] is True
     template = json.loads(webhook["custom_payload"])  # Zammad requires valid JSON (app/models/webhook.rb)
     text = webhook["custom_payload"]
-    assert "body" not in text and "title" not in text and "vip_code" not in text and "support_code" not in text
+    assert "body" not in text and "title" not in text
+    codes = [v for v in template["ticket"].values() if "vip_code" in v or "support_code" in v]
+    assert codes and all(v.endswith(".present?}") for v in codes)  # whether one was typed, never the code
     assert "preferences" not in text
     assert template["ticket"]["updated_by_id"] == "#{ticket.updated_by_id}"
     assert template["ticket"]["state"] == "#{ticket.state.name}"

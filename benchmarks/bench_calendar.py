@@ -35,7 +35,7 @@ import pytz
 from plugin.calendar import BusinessCalendar
 from plugin.model import Window
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests" / "helpers"))
 from calendar_oracle import MINUTE, Oracle, from_us, to_us  # noqa: E402  (the tests' reference)
 
 ZONE = "Europe/Zurich"

@@ -39,28 +39,48 @@ class Engine:
             raise ValueError("now and ticket.created_at must be timezone-aware")
         policies = self.policies
         request = Request(ticket, organization, now, policies)
-        hooks = self.hooks
+        calls = self.hooks.calls()  # one snapshot of how to call each hook, for this decision
         decision = Decision(now=now)
-        # Each hook sees a new immutable Decision: a copy of the last with one field set
-        # (what ``decision.with_(field=value)`` returns, without its keyword handling).
-        plan = _known(hooks.plan(request, decision), policies.plans, "plan")
-        decision = _set(decision, "plan", plan)
-        decision = _set(decision, "language", hooks.language(request, decision))
-        decision = _set(decision, "eligibility", hooks.plan_eligibility(policies, organization, plan.value))
-        decision = _set(decision, "scope", hooks.scope(request, decision))
-        decision = _set(decision, "emergency", hooks.emergency(request, decision))
-        decision = _set(
-            decision, "calendar", _known(hooks.calendar(request, decision), policies.calendars, "calendar")
-        )
-        decision = _set(decision, "first_response_due", hooks.first_response_due(request, decision))
-        decision = _set(decision, "account_managers", hooks.account_managers(request, decision))
-        decision = _set(decision, "escalation", hooks.escalation(request, decision))
-        decision = _set(decision, "priority", hooks.priority(request, decision))
-        decision = _set(decision, "advice", hooks.advice(request, decision))
-        decision = _set(decision, "routing", hooks.routing(request, decision))
-        decision = _set(decision, "notifications", hooks.notifications(request, decision))
-        decision = _set(decision, "tags", hooks.tags(request, decision))
-        return _set(decision, "notes", hooks.notes(request, decision))
+        stage = "plan"  # the hook being called, for the error boundary
+        try:
+            # Each hook sees a new immutable Decision: a copy of the last with one field set
+            # (what ``decision.with_(field=value)`` returns, without its keyword handling).
+            plan = _known(calls.plan(request, decision), policies.plans, "plan")
+            decision = _set(decision, "plan", plan)
+            stage = "language"
+            decision = _set(decision, "language", calls.language(request, decision))
+            stage = "plan_eligibility"
+            decision = _set(decision, "eligibility", calls.plan_eligibility(policies, organization, plan.value))
+            stage = "scope"
+            decision = _set(decision, "scope", calls.scope(request, decision))
+            stage = "emergency"
+            decision = _set(decision, "emergency", calls.emergency(request, decision))
+            stage = "calendar"
+            decision = _set(
+                decision, "calendar", _known(calls.calendar(request, decision), policies.calendars, "calendar")
+            )
+            stage = "first_response_due"
+            decision = _set(decision, "first_response_due", calls.first_response_due(request, decision))
+            stage = "account_managers"
+            decision = _set(decision, "account_managers", calls.account_managers(request, decision))
+            stage = "escalation"
+            decision = _set(decision, "escalation", calls.escalation(request, decision))
+            stage = "priority"
+            decision = _set(decision, "priority", calls.priority(request, decision))
+            stage = "advice"
+            decision = _set(decision, "advice", calls.advice(request, decision))
+            stage = "routing"
+            decision = _set(decision, "routing", calls.routing(request, decision))
+            stage = "notifications"
+            decision = _set(decision, "notifications", calls.notifications(request, decision))
+            stage = "tags"
+            decision = _set(decision, "tags", calls.tags(request, decision))
+            stage = "notes"
+            return _set(decision, "notes", calls.notes(request, decision))
+        except EngineError:
+            raise
+        except Exception as error:  # the one error boundary: say which plugin broke
+            raise self.hooks.error(stage, error) from error
 
     def tag_vocabulary(self) -> frozenset[str]:
         """Every tag a decision under these policies may contribute (built-ins and site

@@ -1,22 +1,43 @@
-"""Building the plugin manager, and the typed facade the engine calls hooks through."""
+"""Building the plugin manager, and the typed facade the engine calls hooks through.
+
+Only pluggy's public API is used (so any pluggy the package declares works): the
+manager is a `pluggy.PluginManager` subclass that counts every change to what a hook
+call does (a plugin registered, unregistered or blocked, hookspecs added, call
+monitoring or tracing installed or removed); the facade takes each hook's
+implementations (`plugin.hookcalls`) again whenever that count moved.
+"""
 
 from __future__ import annotations
 
 import os
 import traceback
 from importlib import metadata
-from typing import TYPE_CHECKING, Any, Iterable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterable, NoReturn
 
 import pluggy
 
 from plugin import hookspecs
 from plugin.errors import UserError
-from plugin.hooks import BUILTIN_PLUGINS
+from plugin.hookcalls import HookCalls
 
 if TYPE_CHECKING:
     import datetime as dt
+    from typing import Mapping
 
-    from plugin.model import Contribution, Decision, Notification, Organization, Policies, Request, Verdict
+    from plugin.model import (
+        AdviceVerdict,
+        Contribution,
+        Decision,
+        EmergencyVerdict,
+        EscalationState,
+        Notification,
+        Organization,
+        Policies,
+        Request,
+        Routing,
+        ScopeVerdict,
+        Verdict,
+    )
     from plugin.subscription import ChangeRequest, Ruling, Subscription
 
 #: Comma-separated plugin names to block (built-ins or entry points), e.g. "policydesk.scope".
@@ -37,9 +58,62 @@ class PluginLoadError(UserError):
     """An installed plugin cannot be imported or registered: names the plugin and why."""
 
 
-def get_plugin_manager(
-    load_entrypoints: bool = True, blocked: Iterable[str] = ()
-) -> pluggy.PluginManager:
+class PluginManager(pluggy.PluginManager):
+    """pluggy's manager, counting the changes that can alter what a hook call does.
+
+    `Hooks` calls a hook's implementations directly while `changes` stays the same and
+    no call monitoring (``enable_tracing``, ``add_hookcall_monitoring``) is installed.
+    """
+
+    def __init__(self, project_name: str) -> None:
+        #: Bumped by every registration change and monitoring change.
+        self.changes = 0
+        #: How many call monitors (tracing included) are installed.
+        self.monitors = 0
+        super().__init__(project_name)
+
+    def register(self, plugin: object, name: str | None = None) -> str | None:
+        try:
+            return super().register(plugin, name)
+        finally:
+            self.changes += 1
+
+    def unregister(self, plugin: object | None = None, name: str | None = None) -> Any:
+        try:
+            return super().unregister(plugin, name)
+        finally:
+            self.changes += 1
+
+    def set_blocked(self, name: str) -> None:
+        try:
+            super().set_blocked(name)
+        finally:
+            self.changes += 1
+
+    def add_hookspecs(self, module_or_class: object) -> None:
+        try:
+            super().add_hookspecs(module_or_class)
+        finally:
+            self.changes += 1
+
+    def add_hookcall_monitoring(self, before: Any, after: Any) -> Callable[[], None]:
+        undo = super().add_hookcall_monitoring(before, after)
+        self.monitors += 1
+        self.changes += 1
+        undone = False
+
+        def remove() -> None:
+            nonlocal undone
+            undo()
+            if not undone:
+                undone = True
+                self.monitors -= 1
+                self.changes += 1
+
+        return remove
+
+
+def get_plugin_manager(load_entrypoints: bool = True, blocked: Iterable[str] = ()) -> PluginManager:
     """Return a new plugin manager with the built-in hooks and installed plugins registered.
 
     :param load_entrypoints: Also load third-party plugins from the ``policydesk``
@@ -47,7 +121,7 @@ def get_plugin_manager(
     :param blocked: Plugin names not to register (added to those in ``POLICYDESK_BLOCK_PLUGINS``).
     :raises PluginLoadError: when an installed plugin fails to import or does not fit the hookspecs.
     """
-    pm = pluggy.PluginManager(hookspecs.PROJECT)
+    pm = PluginManager(hookspecs.PROJECT)
     pm.add_hookspecs(hookspecs)
     names = set(blocked) | {n.strip() for n in os.environ.get(BLOCK_ENV, "").split(",") if n.strip()}
     for name in names:
@@ -84,169 +158,150 @@ def _import_entry_points(pm: pluggy.PluginManager) -> None:
 
 
 class Hooks:
-    """Calls each hook with keyword arguments and turns a plugin's exception into `PluginError`.
+    """The typed facade: one method per hook, each typed as its hookspec and turning a
+    plugin's exception into `PluginError` (which plugin, which hook). The engine never
+    reaches into ``pm.hook``.
 
-    The engine goes through this class only, never through ``pm.hook`` directly.
-
-    Speed: the `pluggy.HookCaller` of each hook is looked up once and kept (pluggy updates
-    a caller in place when plugins register or unregister). When every implementation of a
-    hook is a plain one (no wrappers) taking ``(request, decision)`` and no tracing or call
-    monitoring is installed, their functions are called directly, in pluggy's order and
-    with pluggy's semantics (``firstresult`` stops at the first non-``None``; collecting
-    hooks gather every non-``None``). The list of functions is a snapshot of the caller's
-    implementations, taken again whenever they change; anything else goes through pluggy.
+    Speed: `calls` is a `HookCalls` snapshot, built again only when the manager's
+    `PluginManager.changes` moved (for any other manager: built once, always through pluggy).
     """
 
     def __init__(self, pm: pluggy.PluginManager) -> None:
         self.pm = pm
-        self._dispatch: dict[str, _Dispatch] = {}
+        self._calls: HookCalls | None = None
+        self._seen: int | None = None
 
-    def _call(self, name: str, request: Request, decision: Decision) -> Any:
-        dispatch = self._dispatch.get(name)
-        if dispatch is None:
-            dispatch = self._dispatch[name] = _Dispatch(getattr(self.pm.hook, name))
-        caller = dispatch.caller
-        if dispatch.snapshot != caller._hookimpls:
-            dispatch.refresh()
-        functions = dispatch.functions
-        try:
-            if functions is None or getattr(self.pm, "_inner_hookexec", None) is not _MULTICALL:
-                return caller(request=request, decision=decision)
-            if dispatch.firstresult:
-                for function in functions:
-                    result = function(request, decision)
-                    if result is not None:
-                        return result
-                return None
-            results = []
-            for function in functions:
-                result = function(request, decision)
-                if result is not None:
-                    results.append(result)
-            return results
-        except Exception as error:  # the one error boundary: say which plugin broke
-            raise PluginError(name, self._culprit(caller, error), error) from error
+    def calls(self) -> HookCalls:
+        """How to call each hook now; a caller adds the error boundary (see `error`)."""
+        changes = getattr(self.pm, "changes", None)
+        calls = self._calls
+        if calls is None or changes != self._seen:
+            monitored = changes is None or getattr(self.pm, "monitors", 1) > 0
+            calls = self._calls = HookCalls(self.pm.hook, monitored)
+            self._seen = changes
+        return calls
 
-    def _call_with(self, name: str, **kwargs: Any) -> Any:
-        """A hook with other arguments than (request, decision): through pluggy (rare calls)."""
-        caller = getattr(self.pm.hook, name)
-        try:
-            return caller(**kwargs)
-        except Exception as error:  # the same error boundary as `_call`
-            raise PluginError(name, self._culprit(caller, error), error) from error
-
-    def _culprit(self, caller: pluggy.HookCaller, error: BaseException) -> str:
+    def error(self, hook: str, error: Exception) -> PluginError:
+        """``error``, raised while calling ``hook`` (short name, ``"plan"``), as a `PluginError`
+        naming the plugin whose code raised it."""
+        caller: pluggy.HookCaller = getattr(self.pm.hook, "policydesk_" + hook)
         codes = {impl.function.__code__: impl.plugin_name for impl in caller.get_hookimpls()}
+        culprit = "<unknown>"
         for frame, _ in traceback.walk_tb(error.__traceback__):
             if frame.f_code in codes:
-                return codes[frame.f_code]
-        return "<unknown>"
+                culprit = codes[frame.f_code]
+                break
+        return PluginError("policydesk_" + hook, culprit, error)
 
-    def plan(self, request: Request, decision: Decision) -> Verdict[Any] | None:
-        return self._call("policydesk_plan", request, decision)
+    def _raise(self, hook: str, error: Exception) -> NoReturn:
+        raise self.error(hook, error) from error
 
-    def scope(self, request: Request, decision: Decision) -> Verdict[Any] | None:
-        return self._call("policydesk_scope", request, decision)
+    def plan(self, request: Request, decision: Decision) -> Verdict[str] | None:
+        try:
+            return self.calls().plan(request, decision)
+        except Exception as error:
+            self._raise("plan", error)
 
-    def emergency(self, request: Request, decision: Decision) -> Verdict[Any] | None:
-        return self._call("policydesk_emergency", request, decision)
-
-    def calendar(self, request: Request, decision: Decision) -> Verdict[Any] | None:
-        return self._call("policydesk_calendar", request, decision)
-
-    def first_response_due(self, request: Request, decision: Decision) -> Verdict[Any] | None:
-        return self._call("policydesk_first_response_due", request, decision)
-
-    def account_managers(self, request: Request, decision: Decision) -> Verdict[Any] | None:
-        return self._call("policydesk_account_managers", request, decision)
-
-    def escalation(self, request: Request, decision: Decision) -> Verdict[Any] | None:
-        return self._call("policydesk_escalation", request, decision)
-
-    def priority(self, request: Request, decision: Decision) -> Verdict[Any] | None:
-        return self._call("policydesk_priority", request, decision)
-
-    def language(self, request: Request, decision: Decision) -> Verdict[Any] | None:
-        return self._call("policydesk_language", request, decision)
-
-    def advice(self, request: Request, decision: Decision) -> Verdict[Any] | None:
-        return self._call("policydesk_advice", request, decision)
-
-    def routing(self, request: Request, decision: Decision) -> Verdict[Any] | None:
-        return self._call("policydesk_routing", request, decision)
-
-    def notifications(self, request: Request, decision: Decision) -> tuple[Notification, ...]:
-        return _in_stage_order(self._call("policydesk_notifications", request, decision))
+    def language(self, request: Request, decision: Decision) -> Verdict[str | None] | None:
+        try:
+            return self.calls().language(request, decision)
+        except Exception as error:
+            self._raise("language", error)
 
     def plan_eligibility(self, policies: Policies, organization: Organization, plan: str) -> Verdict[bool] | None:
-        return self._call_with("policydesk_plan_eligibility", policies=policies, organization=organization, plan=plan)
+        try:
+            return self.calls().plan_eligibility(policies, organization, plan)
+        except Exception as error:
+            self._raise("plan_eligibility", error)
+
+    def scope(self, request: Request, decision: Decision) -> Verdict[ScopeVerdict] | None:
+        try:
+            return self.calls().scope(request, decision)
+        except Exception as error:
+            self._raise("scope", error)
+
+    def emergency(self, request: Request, decision: Decision) -> Verdict[EmergencyVerdict] | None:
+        try:
+            return self.calls().emergency(request, decision)
+        except Exception as error:
+            self._raise("emergency", error)
+
+    def calendar(self, request: Request, decision: Decision) -> Verdict[str] | None:
+        try:
+            return self.calls().calendar(request, decision)
+        except Exception as error:
+            self._raise("calendar", error)
+
+    def first_response_due(self, request: Request, decision: Decision) -> Verdict[dt.datetime | None] | None:
+        try:
+            return self.calls().first_response_due(request, decision)
+        except Exception as error:
+            self._raise("first_response_due", error)
+
+    def account_managers(self, request: Request, decision: Decision) -> Verdict[Mapping[str, str]] | None:
+        try:
+            return self.calls().account_managers(request, decision)
+        except Exception as error:
+            self._raise("account_managers", error)
+
+    def escalation(self, request: Request, decision: Decision) -> Verdict[EscalationState] | None:
+        try:
+            return self.calls().escalation(request, decision)
+        except Exception as error:
+            self._raise("escalation", error)
+
+    def priority(self, request: Request, decision: Decision) -> Verdict[str] | None:
+        try:
+            return self.calls().priority(request, decision)
+        except Exception as error:
+            self._raise("priority", error)
+
+    def advice(self, request: Request, decision: Decision) -> Verdict[AdviceVerdict] | None:
+        try:
+            return self.calls().advice(request, decision)
+        except Exception as error:
+            self._raise("advice", error)
+
+    def routing(self, request: Request, decision: Decision) -> Verdict[Routing] | None:
+        try:
+            return self.calls().routing(request, decision)
+        except Exception as error:
+            self._raise("routing", error)
+
+    def notifications(self, request: Request, decision: Decision) -> tuple[Notification, ...]:
+        try:
+            return self.calls().notifications(request, decision)
+        except Exception as error:
+            self._raise("notifications", error)
+
+    def tags(self, request: Request, decision: Decision) -> tuple[Contribution, ...]:
+        try:
+            return self.calls().tags(request, decision)
+        except Exception as error:
+            self._raise("tags", error)
+
+    def notes(self, request: Request, decision: Decision) -> tuple[Contribution, ...]:
+        try:
+            return self.calls().notes(request, decision)
+        except Exception as error:
+            self._raise("notes", error)
+
+    def tag_vocabulary(self, policies: Policies) -> tuple[Contribution, ...]:
+        try:
+            return self.calls().tag_vocabulary(policies)
+        except Exception as error:
+            self._raise("tag_vocabulary", error)
 
     def commitment(self, policies: Policies, organization: Organization, plan: str, start: dt.date, end: dt.date,
                    months: int | None) -> Verdict[str | None] | None:
-        return self._call_with("policydesk_commitment", policies=policies, organization=organization, plan=plan,
-                               start=start, end=end, months=months)
+        try:
+            return self.calls().commitment(policies, organization, plan, start, end, months)
+        except Exception as error:
+            self._raise("commitment", error)
 
     def plan_change(self, policies: Policies, organization: Organization, current: Subscription,
                     change: ChangeRequest) -> Verdict[Ruling] | None:
-        return self._call_with("policydesk_plan_change", policies=policies, organization=organization,
-                               current=current, change=change)
-
-    def tag_vocabulary(self, policies: Policies) -> tuple[Contribution, ...]:
-        return _in_stage_order(self._call_with("policydesk_tag_vocabulary", policies=policies))
-
-    def tags(self, request: Request, decision: Decision) -> tuple[Contribution, ...]:
-        return _in_stage_order(self._call("policydesk_tags", request, decision))
-
-    def notes(self, request: Request, decision: Decision) -> tuple[Contribution, ...]:
-        return _in_stage_order(self._call("policydesk_notes", request, decision))
-
-
-#: pluggy's own executor; the direct path is taken only while the manager still uses it
-#: (``enable_tracing`` and ``add_hookcall_monitoring`` replace it).
-_MULTICALL = getattr(pluggy._manager, "_multicall", None)  # type: ignore[attr-defined]
-
-
-class _Dispatch:
-    """One hook's caller and, when they can be called directly, its implementations' functions."""
-
-    __slots__ = ("caller", "snapshot", "functions", "firstresult")
-
-    def __init__(self, caller: pluggy.HookCaller) -> None:
-        self.caller = caller
-        spec = caller.spec
-        self.firstresult = bool(spec.opts.get("firstresult", False)) if spec is not None else False
-        self.snapshot: list[Any] | None = None
-        self.functions: tuple[Any, ...] | None = None
-        self.refresh()
-
-    def refresh(self) -> None:
-        impls = list(self.caller._hookimpls)
-        self.snapshot = impls
-        direct = (
-            _MULTICALL is not None
-            and self.caller.spec is not None
-            and not self.caller.spec.kwargdefaults
-            and not self.caller.is_historic()
-            and all(
-                not impl.hookwrapper and not impl.wrapper and not impl.kwargnames
-                and tuple(impl.argnames) == ("request", "decision")
-                for impl in impls
-            )
-        )
-        # pluggy calls the implementations last-registered (and tryfirst) first.
-        self.functions = tuple(impl.function for impl in reversed(impls)) if direct else None
-
-
-#: Built-in contributions read in the order the engine decides (plan first), whatever
-#: order pluggy called them in; site plugins' contributions follow.
-_STAGE = {name: index for index, name in enumerate(BUILTIN_PLUGINS)}
-
-
-def _stage(contribution: Contribution, _get: Any = _STAGE.get, _last: int = len(_STAGE)) -> int:
-    return _get(contribution.source, _last)
-
-
-def _in_stage_order(results: Iterable[Sequence[Any] | None]) -> tuple[Any, ...]:
-    items = [item for result in results if result for item in result]
-    items.sort(key=_stage)
-    return tuple(items)
+        try:
+            return self.calls().plan_change(policies, organization, current, change)
+        except Exception as error:
+            self._raise("plan_change", error)

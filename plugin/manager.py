@@ -19,6 +19,7 @@ import pluggy
 from plugin import hookspecs
 from plugin.errors import UserError
 from plugin.hookcalls import HookCalls
+from plugin.hooks import BUILTIN_PLUGINS
 
 if TYPE_CHECKING:
     import datetime as dt

@@ -4,8 +4,10 @@ A case directory holds only what it breaks, next to its ``expected.txt``:
 
 - ``plans.yaml.patch``: a unified diff against the bundled ``plans.yaml``. Each hunk is
   found by its text (context and removed lines, which must occur exactly once), not by
-  its line numbers, so an unrelated edit of the bundled file leaves the patch applying.
-  A hunk whose text is gone fails loudly: the case must be looked at again.
+  its line numbers, so an unrelated edit of the bundled file leaves the patch applying;
+  like ``patch``'s fuzz, context lines may be dropped from the hunk's edges (never the
+  changed lines) until the rest is found exactly once. A hunk whose changed lines are
+  gone fails loudly: the case must be looked at again.
 - ``plans.yaml``: a whole replacement (for a file that is empty or of another shape).
 - ``plans.yaml.removed``: the file is deleted.
 
@@ -70,54 +72,58 @@ def apply_patch(text: str, patch: str, where: str = "") -> str:
     """``text`` with every hunk of the unified diff ``patch`` applied, each found by its content."""
     lines = text.splitlines(keepends=True)
     position = 0
-    for old, new in _hunks(patch, where):
-        at = [i for i in range(position, len(lines) - len(old) + 1) if lines[i:i + len(old)] == old]
+    for old, new, lead, trail in _hunks(patch, where):
+        for fuzz in range(max(lead, trail) + 1):
+            cut_lead, cut_trail = min(fuzz, lead), min(fuzz, trail)
+            core_old = old[cut_lead:len(old) - cut_trail]
+            if not core_old:
+                break  # a pure insertion needs some context to be placed
+            at = [i for i in range(position, len(lines) - len(core_old) + 1) if lines[i:i + len(core_old)] == core_old]
+            if len(at) == 1:
+                lines[at[0]:at[0] + len(core_old)] = new[cut_lead:len(new) - cut_trail]
+                position = at[0] + len(new) - cut_lead - cut_trail
+                break
+        else:
+            at = []
         if len(at) != 1:
             shown = "".join(old).rstrip("\n")
             raise OverlayError(f"{where}: a hunk's text is found {len(at)} times (expected once) in the bundled "
                                f"file; update the case:\n{shown}")
-        lines[at[0]:at[0] + len(old)] = new
-        position = at[0] + len(new)
     return "".join(lines)
 
 
-def _hunks(patch: str, where: str) -> list[tuple[list[str], list[str]]]:
-    hunks: list[tuple[list[str], list[str]]] = []
-    old: list[str] | None = None
-    new: list[str] = []
-    last: list[list[str]] = []
+def _hunks(patch: str, where: str) -> list[tuple[list[str], list[str], int, int]]:
+    """Each hunk as (old lines, new lines, leading context lines, trailing context lines)."""
+    hunks: list[list[tuple[str, str]]] = []
+    current: list[tuple[str, str]] | None = None
     for line in patch.splitlines(keepends=True):
-        if line.startswith(("--- ", "+++ ")) and old is None:
+        if line.startswith(("--- ", "+++ ")) and current is None:
             continue
         if line.startswith("@@"):
-            if old is not None:
-                hunks.append((old, new))
-            old, new = [], []
+            current = []
+            hunks.append(current)
             continue
-        if old is None:
+        if current is None:
             raise OverlayError(f"{where}: patch text before the first @@ hunk header: {line!r}")
         if line.rstrip("\n") == _NO_NEWLINE:
-            for side in last:
-                side[-1] = side[-1].rstrip("\n")
+            if current:
+                tag, body = current[-1]
+                current[-1] = (tag, body.rstrip("\n"))
             continue
-        tag, body = line[:1], line[1:]
-        if tag == " ":
-            old.append(body)
-            new.append(body)
-            last = [old, new]
-        elif tag == "-":
-            old.append(body)
-            last = [old]
-        elif tag == "+":
-            new.append(body)
-            last = [new]
-        else:
+        if line[:1] not in (" ", "-", "+"):
             raise OverlayError(f"{where}: not a patch line: {line!r}")
-    if old is not None:
-        hunks.append((old, new))
+        current.append((line[:1], line[1:]))
     if not hunks:
         raise OverlayError(f"{where}: the patch has no hunk")
-    return hunks
+    out = []
+    for hunk in hunks:
+        old = [body for tag, body in hunk if tag != "+"]
+        new = [body for tag, body in hunk if tag != "-"]
+        tags = [tag for tag, _ in hunk]
+        lead = next((i for i, tag in enumerate(tags) if tag != " "), len(tags))
+        trail = next((i for i, tag in enumerate(reversed(tags)) if tag != " "), len(tags))
+        out.append((old, new, lead, trail))
+    return out
 
 
 def make_patch(original: str, changed: str, name: str, context: int = 2) -> str:

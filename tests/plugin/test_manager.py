@@ -16,12 +16,14 @@ import pytest
 
 from plugin import hookimpl
 from plugin.engine import Engine
-from plugin.manager import _HOOKS, Hooks, PluginError, get_plugin_manager
-from plugin.model import Decision, Organization, Request, Ticket, Verdict
+from plugin.hookcalls import COLLECTING, hook_names
+from plugin.manager import Hooks, PluginError, get_plugin_manager
+from plugin.model import Contribution, Decision, Organization, Request, Ticket, Verdict
+from plugin.subscription import ChangeRequest, Subscription
 
 from support import zurich
 
-FACADE = {name: name.removeprefix("policydesk_") for name in _HOOKS}
+_HOOKS = set(hook_names())
 
 
 def requests_mix(policies) -> list[tuple[Ticket, Organization, dt.datetime]]:
@@ -44,24 +46,40 @@ def requests_mix(policies) -> list[tuple[Ticket, Organization, dt.datetime]]:
     return mix
 
 
+def hook_arguments(name: str, request: Request, decision: Decision) -> dict[str, Any]:
+    """The keyword arguments of hook ``name`` for this request, as its hookspec names them."""
+    policies, organization = request.policies, request.organization
+    plan = decision.plan.value if decision.plan else "plus"
+    day = request.now.date()
+    return {
+        "plan_eligibility": {"policies": policies, "organization": organization, "plan": plan},
+        "tag_vocabulary": {"policies": policies},
+        "commitment": {"policies": policies, "organization": organization, "plan": plan, "start": day,
+                       "end": day + dt.timedelta(days=30 * (request.ticket.id or 1)), "months": None},
+        "plan_change": {"policies": policies, "organization": organization,
+                        "current": Subscription(plan=plan, commitment_end=day + dt.timedelta(days=90)),
+                        "change": ChangeRequest(type="subscription.plan_changed", plan="enterprise", effective=day)},
+    }.get(name, {"request": request, "decision": decision})
+
+
 def answers_both_ways(hooks: Hooks, policies) -> Iterator[tuple[str, Any, Any]]:
     """(hook, the facade's answer, pluggy's answer) for every hook and request, each hook
     seeing the Decision the engine built."""
     for ticket, organization, now in requests_mix(policies):
         request = Request(ticket, organization, now, policies)
         decision = Engine(policies, hooks.pm).evaluate(ticket, organization, now)
-        for name, method in FACADE.items():
-            facade = getattr(hooks, method)(request, decision)
-            raw = getattr(hooks.pm.hook, name)(request=request, decision=decision)
-            if name in ("policydesk_tags", "policydesk_notes"):
-                raw = tuple(sorted((c for r in raw if r for c in r), key=lambda c: (c.source, c.value)))
-                facade = tuple(sorted(facade, key=lambda c: (c.source, c.value)))
+        for name in hook_names():
+            kwargs = hook_arguments(name, request, decision)
+            facade = getattr(hooks, name)(*kwargs.values())
+            raw = getattr(hooks.pm.hook, "policydesk_" + name)(**kwargs)
+            if name in COLLECTING:
+                raw = tuple(sorted((c for r in raw if r for c in r), key=repr))
+                facade = tuple(sorted(facade, key=repr))
             yield name, facade, raw
 
 
 def direct_hooks(hooks: Hooks) -> set[str]:
-    hooks._refresh()
-    return {name for name, functions in hooks._direct.items() if functions is not None}
+    return set(hooks.calls().direct)
 
 
 def test_direct_calls_answer_as_pluggy_does(bundled_policies):
@@ -83,7 +101,7 @@ class Override:
 
     @hookimpl(tryfirst=True)
     def policydesk_tags(self, request, decision):
-        return [__import__("plugin.model", fromlist=["Contribution"]).Contribution("acme", "acme", "ours")]
+        return [Contribution("acme", "acme", "ours")]
 
     @hookimpl
     def policydesk_plan(self, request, decision):
@@ -130,7 +148,7 @@ def test_a_wrapper_plugin_goes_through_pluggy(bundled_policies, wrapper):
     hooks = Hooks(pm)
     pm.register(wrapper(), name="wrapper")
     try:
-        wrapped = {"policydesk_priority"} if wrapper is NewStyleWrapper else {"policydesk_calendar"}
+        wrapped = {"priority"} if wrapper is NewStyleWrapper else {"calendar"}
         assert direct_hooks(hooks) == set(_HOOKS) - wrapped
         seen = set()
         for name, facade, raw in answers_both_ways(hooks, bundled_policies):
@@ -156,7 +174,7 @@ def test_tracing_and_monitoring_see_every_call(bundled_policies):
         assert direct_hooks(hooks) == set()
         for name, facade, raw in answers_both_ways(hooks, bundled_policies):
             assert facade == raw, name
-        assert set(called) == set(_HOOKS) and traced
+        assert set(called) == {"policydesk_" + name for name in _HOOKS} and traced
         n = len(called)
         request = Request(*requests_mix(bundled_policies)[0][:2], zurich("2026-11-27 21:00"), bundled_policies)
         hooks.plan(request, Decision(now=request.now))

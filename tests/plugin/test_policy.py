@@ -260,6 +260,12 @@ def test_a_patch_that_no_longer_fits_fails_loudly():
         apply_patch((POLICIES / "plans.yaml").read_text(), patch, "case/plans.yaml")
 
 
+def test_a_patch_still_fits_when_a_nearby_comment_changed():
+    text = "# old comment\nsweep: a\nkeep: 1\n"
+    patch = "--- a/x\n+++ b/x\n@@ -1,3 +1,3 @@\n # old comment\n-sweep: a\n+sweep: b\n keep: 1\n"
+    assert apply_patch(text.replace("old", "new"), patch) == "# new comment\nsweep: b\nkeep: 1\n"
+
+
 def test_the_expected_file_points_at_real_lines(tmp_path):
     # a message's line:column must point into the overlaid file (guards hand-edited expected.txt files)
     for case in INVALID:

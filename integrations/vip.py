@@ -87,9 +87,6 @@ def _now(now: dt.datetime | None) -> dt.datetime:
     return now if now is not None else dt.datetime.now(dt.timezone.utc)
 
 
-_INDEX_PREFIX = "vipindex:"
-
-
 def index_key(env: Mapping[str, str] | None = None) -> bytes | None:
     """The VIP index key: ``POLICYDESK_VIP_INDEX_KEY``/``_FILE``, else one derived from the
     billing secret (``POLICYDESK_BILLING_SECRET``/``_FILE``), else ``None`` (no index)."""
@@ -108,24 +105,9 @@ def index_key(env: Mapping[str, str] | None = None) -> bytes | None:
     return None
 
 
-def _index_ref(code: str, key: bytes) -> str:
-    return _INDEX_PREFIX + hmac.new(key, normalise(code).encode(), hashlib.sha256).hexdigest()
-
-
-def _index_owner(store: Store, ref: str) -> str | None:
-    finder = getattr(store, "org_by_vip_index", None)  # the store's own index, once it has one
-    if finder is not None:
-        return finder(ref)
-    row = store.get_vip_hash(ref)  # meanwhile: index rows live beside the hashes, keyed by the HMAC
-    return row.salt.decode("utf-8", "replace") if row is not None and row.salt else None
-
-
-def _index_put(store: Store, ref: str, org_ref: str, now: dt.datetime) -> None:
-    putter = getattr(store, "put_vip_index", None)
-    if putter is not None:
-        putter(ref, org_ref)
-    else:
-        store.put_vip_hash(ref, org_ref.encode(), b"\0", now)
+def _index(code: str, key: bytes) -> bytes:
+    """The keyed digest the store's VIP index holds (never the code)."""
+    return hmac.new(key, normalise(code).encode(), hashlib.sha256).digest()
 
 
 def rotate_vip_code(store: Store, org_ref: str, now: dt.datetime | None = None,
@@ -134,13 +116,13 @@ def rotate_vip_code(store: Store, org_ref: str, now: dt.datetime | None = None,
     key = key if key is not None else index_key()
     for _ in range(100):
         code = generate_code()
-        ref = _index_ref(code, key) if key is not None else None
-        if ref is None or _index_owner(store, ref) in (None, org_ref):
-            break  # a code no other organization has (stale index rows are avoided too)
+        index = _index(code, key) if key is not None else None
+        if index is None or store.org_by_vip_index(index) in (None, org_ref):
+            break  # a code no other organization has
     salt = secrets.token_bytes(_SALT_BYTES)
     store.put_vip_hash(org_ref, salt, hash_code(code, salt), _now(now))
-    if ref is not None:
-        _index_put(store, ref, org_ref, _now(now))
+    if index is not None:
+        store.put_vip_index(index, org_ref, _now(now))
     store.audit("vip_code_issued", audit_subject(org_ref), {"digits": len(code)}, _now(now))
     return code
 
@@ -160,7 +142,7 @@ def identify_by_vip(store: Store, entered: str, policies: Any = None, key: bytes
     key = key if key is not None else index_key()
     if key is None or not normalise(entered):
         return None
-    owner = _index_owner(store, _index_ref(entered, key))
+    owner = store.org_by_vip_index(_index(entered, key))
     if owner is None:
         hash_code(entered, _DUMMY_SALT)  # the same work as a found one
         return None
@@ -182,7 +164,7 @@ def verify_vip(store: Store, org_ref: str, entered: str, policies: Any = None) -
     """Whether ``entered`` is the organization's code -- and, given ``policies``, whether its
     plan includes one. Constant-time in the code compared (`hmac.compare_digest` of the
     hashes); an organization without a code takes as long."""
-    stored = store.get_vip_hash(org_ref) if not org_ref.startswith(_INDEX_PREFIX) else None
+    stored = store.get_vip_hash(org_ref)
     code = normalise(entered)
     if stored is None:
         hmac.compare_digest(hash_code(code, _DUMMY_SALT), hash_code("0" * CODE_DIGITS, _DUMMY_SALT))

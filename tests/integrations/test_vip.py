@@ -228,8 +228,10 @@ def test_identify_costs_one_lookup_whatever_the_number_of_organizations(store, m
     for n in range(30):
         rotate_vip_code(store, str(100 + n), NOW)
     code = rotate_vip_code(store, "7", NOW)
-    reads: list[str] = []
-    real = store.get_vip_hash
-    monkeypatch.setattr(store, "get_vip_hash", lambda ref: reads.append(ref) or real(ref))
+    reads: list[Any] = []
+    real_hash, real_index = store.get_vip_hash, store.org_by_vip_index
+    monkeypatch.setattr(store, "get_vip_hash", lambda ref: reads.append(ref) or real_hash(ref))
+    monkeypatch.setattr(store, "org_by_vip_index", lambda index: reads.append(index) or real_index(index))
     assert vip.identify_by_vip(store, code) == "7"
-    assert len(reads) == 2  # the index row, then the organization's hash
+    assert len(reads) == 2 and reads[1] == "7"  # the index row, then that organization's hash
+    assert code.encode() not in reads[0]  # the index is a keyed digest, not the code

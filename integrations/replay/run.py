@@ -23,17 +23,20 @@ What one ticket gets (`Outcome`):
 
 The cache (fast path)
 ---------------------
-`Engine.evaluate` costs ~120 µs; a million tickets would take minutes. With only the
-built-in plugins registered, the Decision's plan, emergency verdict and calendar depend
-on nothing but ``(plan given, channel, category, language, emergency requested)``:
-`tier` reads the organization's plan, `scope` the category, `emergency` the plan, scope,
-category and language, `hours` the emergency verdict, plan and channel. The deadline is
-then ``sla.deadline(calendar, ticket, plan.first_response_minutes)`` - exactly what
-`sla.policydesk_first_response_due` returns. So the engine is run once per distinct key
-(on the first ticket with that key) and `sla.deadline` once per ticket. A test checks
-equality with the full engine on a large random sample. When any other plugin is
-registered (or a built-in one blocked), every ticket goes through the full engine
-(``exact``), since a site plugin may read anything.
+`Engine.evaluate` costs tens of µs; a million tickets would take minutes. The cache rests on
+one assumption, not on a list of what the built-ins read: with only the built-in plugins
+registered, the Decision's plan, emergency verdict and calendar depend on what a record
+says about the request — every field but its instants (created, answered, pending, closed)
+and the names shown to people (id, number, title, and the organization's name: its plan is a
+field of its own) — and not on when it happened or who asked; the instants only feed the
+deadline clock. So the key is all the other fields of the record
+(`CACHE_KEY_FIELDS`, derived from `TicketRecord`'s fields, so a new field joins the key by
+itself), the engine runs once per distinct key (on the first ticket with that key) and the
+clock (`plugin.clock.deadline`) once per ticket — exactly what the built-in
+``policydesk_first_response_due`` computes. A test checks equality with the full engine on
+a large random sample. When any other plugin is registered (or a built-in one blocked),
+every ticket goes through the full engine (``exact``), since a site plugin may read
+anything.
 """
 
 from __future__ import annotations
@@ -43,6 +46,7 @@ import hashlib
 import multiprocessing
 import os
 import time
+from dataclasses import fields as dataclass_fields
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, NamedTuple, Sequence
 from zoneinfo import ZoneInfo
@@ -92,6 +96,10 @@ def only_builtin_plugins(pm: pluggy.PluginManager) -> bool:
         registered[name] is module for name, module in BUILTIN_PLUGINS.items())
 
 
+#: What a record says about the request (everything but instants and labels): the cache key.
+CACHE_KEY_FIELDS = tuple(f.name for f in dataclass_fields(TicketRecord)
+                         if f.name not in {"id", "number", "title", "organization", "created_at",
+                                           "first_response_at", "pending", "closed_at"})
 #: Tickets per task sent to a worker process.
 CHUNK_LINES = 10_000
 
@@ -147,7 +155,7 @@ class Replayer:
         return rule, decision
 
     def rule_for(self, record: TicketRecord) -> _Rule:
-        key = (record.plan, record.channel, record.category, record.language, record.emergency)
+        key = tuple(getattr(record, name) for name in CACHE_KEY_FIELDS)
         rule = self._rules.get(key)
         if rule is None:
             ticket = Ticket(id=record.id, channel=record.channel, created_at=record.created_at,

@@ -184,6 +184,7 @@ ENVIRONMENT: dict[str, tuple[str, str]] = {
     "ZAMMAD_TIMEOUT": ("10", "seconds for connecting to Zammad and for each read"),
     "ZAMMAD_RETRY_ATTEMPTS": ("4", "attempts of one Zammad call before the job is retried later"),
     "POLICYDESK_CONFIG": ("unset", "a TOML file whose [zammad] table may hold url, token_file, timeout"),
+    "POLICYDESK_ZAMMAD_LOGIN": ("unset", "login of policydesk's Zammad user; /healthz degrades if the token is another's"),
     "POLICYDESK_ZAMMAD_WEBHOOK_TOKEN": ("required", "the Zammad webhook signing token (or _FILE)"),
     "POLICYDESK_BILLING_SECRET": ("required", "the billing webhook HMAC secret (or _FILE)"),
     "POLICYDESK_HOME": ("platform user data dir", "state directory of the default SQLite store"),
@@ -215,4 +216,5 @@ ENVIRONMENT: dict[str, tuple[str, str]] = {
     "POLICYDESK_LOG_LEVEL": ("INFO", "DEBUG, INFO, WARNING, ERROR"),
     "POLICYDESK_LOG_FORMAT": ("text", "text or json (one JSON object a line)"),
     "PROMETHEUS_MULTIPROC_DIR": ("unset", "under gunicorn with several workers: a shared empty directory"),
+    "WEB_CONCURRENCY": ("4", "gunicorn only: worker processes (gunicorn's own variable)"),
 }

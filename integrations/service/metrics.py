@@ -98,11 +98,7 @@ class Metrics:
         self.queue_depth.set(store.queue_depth())
         for state, count in store.counts().items():
             self.jobs.labels(state=code(state)).set(count)
-        oldest = getattr(store, "oldest_pending_at", None)
-        if oldest is not None:
-            at = oldest()
-            now = now or dt.datetime.now(dt.timezone.utc)
-            self.oldest_pending.set(max(0.0, (now - at).total_seconds()) if at is not None else 0.0)
+        self.oldest_pending.set(store.oldest_pending_age(now or dt.datetime.now(dt.timezone.utc)))
 
     def render(self) -> bytes:
         if self._multi:

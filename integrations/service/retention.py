@@ -9,7 +9,6 @@ jobs older than the retention are reported in the log instead, to be requeued or
 from __future__ import annotations
 
 import datetime as dt
-import inspect
 import logging
 from dataclasses import dataclass
 from typing import Any
@@ -32,10 +31,7 @@ def purge(store: Any, retention: Retention, now: dt.datetime | None = None, metr
     now = now or utcnow()
     before = now - dt.timedelta(days=retention.days)
     audit_before = now - dt.timedelta(days=retention.audit_days)
-    if "audit_before" in inspect.signature(store.purge).parameters:
-        counts = dict(store.purge(before, audit_before=audit_before))
-    else:  # a store without audit retention yet: bodies and jobs only
-        counts = dict(store.purge(before))
+    counts = dict(store.purge(jobs_before=before, bodies_before=before, audit_before=audit_before))
     old_parked = [job for job in store.parked(limit=1000) if _older(job, before)]
     total = sum(counts.values())
     log.info("retention purge: %d row(s) deleted (%s); kept %d parked job(s) older than %g days",

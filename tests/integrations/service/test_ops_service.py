@@ -246,3 +246,43 @@ def test_counters_add_up_across_processes_in_multiprocess_mode(tmp_path):
                          capture_output=True, text=True).stdout
     assert 'policydesk_events_received_total{outcome="new",source="zammad"} 7.0' in out
     assert "policydesk_build_info" in out
+
+
+def test_oldest_pending_job_age_gauge(app):
+    import datetime as dt
+
+    now = dt.datetime.now(dt.timezone.utc)
+    app.store.receive("zammad", "old-one", b'{"ticket": {"id": 1}}', {}, now - dt.timedelta(seconds=120))
+    app.metrics.refresh(app.store, now)
+    found = re.search(r"policydesk_oldest_pending_job_age_seconds ([\d.e+]+)", app.metrics.render().decode())
+    assert found and 110 <= float(found.group(1)) <= 130
+
+
+def test_zammad_sandbox_prints_url_bot_token_and_admin_token(tmp_path):
+    import os
+    import signal
+    import time
+
+    import requests
+    from service_harness import free_port
+
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-c", "import sys; from integrations.cli import main; sys.exit(main())",
+                             "zammad-sandbox", "--port", str(port)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(REPO)})
+    try:
+        lines = []
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and not any(line.startswith("Stop with") for line in lines):
+            lines.append(proc.stdout.readline().strip())
+        text = "\n".join(lines)
+        assert f"Zammad stand-in at http://127.0.0.1:{port}" in text, text
+        bot = re.search(r"policydesk's token \(the bot user policydesk@example.com\): (\S+)", text).group(1)
+        admin = re.search(r"admin token \(for trying things by hand[^)]*\): (\S+)", text).group(1)
+        me = lambda token: requests.get(f"http://127.0.0.1:{port}/api/v1/users/me", timeout=5,  # noqa: E731
+                                        headers={"Authorization": f"Token token={token}"}).json()["login"]
+        assert me(bot) == "policydesk@example.com" and me(admin) != "policydesk@example.com"
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=10)
+    assert proc.returncode == 0

@@ -7,7 +7,9 @@
     standin.state.faults.fail_for(1.5, status=500)            # every request for 1.5 s
     standin.state.faults.slow_next(1, delay=0.5)              # answer after 0.5 s
     standin.state.faults.hang_next(1)                         # never answer (until released/stopped)
+    standin.state.faults.contention_next(1, method="PUT")      # 422 as a deadlock makes it (StatementInvalid)
     standin.state.requests.writes()                           # POST/PUT/PATCH/DELETE entries
+    standin.state.requests.counts()                           # {"GET /api/v1/tickets/{id}": 3, ...}
 
 A rule matches a request by method and path prefix (both optional).  Failures answer
 with Zammad's error body (``{"error": ..., "error_human": ...}``) and do not touch the
@@ -17,12 +19,19 @@ state; a slow rule delays the real answer.  Faulted requests are logged too, wit
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+_ID_SEGMENT = re.compile(r"/\d+(?=/|$)")
+
+
+def path_kind(path: str) -> str:
+    """A request path with its numeric ids replaced by ``{id}``: ``/api/v1/tickets/{id}``."""
+    return _ID_SEGMENT.sub("/{id}", path)
 
 
 @dataclass
@@ -38,6 +47,8 @@ class FaultRule:
     path: str | None = None
     #: slow/hang: handle the request first (it takes effect), then delay the answer.
     apply_first: bool = False
+    #: fail as database contention does: ActiveRecord::StatementInvalid -> 422 (handles_errors.rb)
+    contention: bool = False
 
     def matches(self, method: str, path: str, now: float) -> bool:
         if self.until is not None and now >= self.until:
@@ -83,6 +94,12 @@ class Faults:
         """Answer every matching request with ``status`` for ``seconds``."""
         return self._add(FaultRule("fail", until=time.monotonic() + seconds, status=status, body=body,
                                    headers=dict(headers or {}), method=method, path=path))
+
+    def contention_next(self, n: int = 1, *, method: str | None = None, path: str | None = None) -> FaultRule:
+        """Answer the next ``n`` matching requests as Zammad does when PostgreSQL reports a deadlock or
+        lock timeout: 422 with the database message (no ``error_human``; non-admins see an error id).
+        The request does not take effect (the transaction was rolled back)."""
+        return self._add(FaultRule("fail", remaining=n, status=422, method=method, path=path, contention=True))
 
     def slow_next(self, n: int = 1, *, delay: float, method: str | None = None, path: str | None = None,
                   apply_first: bool = False) -> FaultRule:
@@ -169,6 +186,14 @@ class RequestLog:
     def matching(self, method: str | None = None, path: str | None = None) -> list[LoggedRequest]:
         return [e for e in self.all()
                 if (method is None or e.method == method.upper()) and (path is None or e.path.startswith(path))]
+
+    def counts(self, *, since: int = 0) -> dict[str, int]:
+        """API calls by kind (``METHOD /api/v1/path`` with numeric ids as ``{id}``), from entry ``since`` on."""
+        out: dict[str, int] = {}
+        for entry in self.all()[since:]:
+            kind = f"{entry.method} {path_kind(entry.path)}"
+            out[kind] = out.get(kind, 0) + 1
+        return out
 
     def clear(self) -> None:
         with self._lock:

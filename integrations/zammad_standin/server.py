@@ -164,6 +164,7 @@ def _seed_ticket(state: State, rec: dict[str, Any]) -> None:
         if key in rec:
             ticket[key] = rec[key]
     state.tags[("Ticket", ticket["id"])] = [str(t) for t in tags]
+    state.tag_items.extend(str(t) for t in tags if str(t) not in state.tag_items)
     for who in mentions:
         user = state.user_by(who)
         if user is not None:
@@ -202,9 +203,14 @@ def ensure_admin(state: State, token: str | None) -> str:
     return token
 
 
-def build_state(seed: Any = None, *, webhook_backoff: float = 10.0, webhook_timeout: float = 5.0) -> tuple[State, str, WebhookDispatcher]:
+def build_state(seed: Any = None, *, webhook_backoff: float = 10.0, webhook_timeout: float = 5.0,
+                elasticsearch: bool | None = None) -> tuple[State, str, WebhookDispatcher]:
+    """A seeded State; ``elasticsearch=False`` clears the ``es_url`` setting (search runs on the
+    database, see search.py), True sets one, None keeps the seed's (default: configured)."""
     state = State()
     token = apply_seed(state, load_seed_data(seed))
+    if elasticsearch is not None:
+        state.settings["es_url"] = "http://elasticsearch.invalid:9200" if elasticsearch else ""
     token = ensure_admin(state, token)
     dispatcher = WebhookDispatcher(state, backoff=webhook_backoff, timeout=webhook_timeout)
     return state, token, dispatcher
@@ -215,15 +221,21 @@ def build_state(seed: Any = None, *, webhook_backoff: float = 10.0, webhook_time
 
 class StandIn:
     """A running stand-in: ``url`` (no trailing slash; the API is at ``url + "/api/v1"``),
-    ``admin_token``, ``state`` (records, ``faults``, ``requests``), ``deliveries``."""
+    ``admin_token``, ``state`` (records, ``faults``, ``requests``), ``deliveries``.
+
+    Options: ``elasticsearch`` (False: a Zammad without a search index), ``call_delay``
+    (seconds spent on every API request, e.g. 0.03 for a realistic Zammad),
+    ``webhook_backoff`` (seconds per attempt number between webhook retries; Zammad: 10),
+    ``webhook_timeout`` (seconds per delivery attempt)."""
 
     def __init__(self, seed: Any = None, *, host: str = "127.0.0.1", port: int = 0, threads: int = 16,
-                 webhook_backoff: float = 10.0, webhook_timeout: float = 5.0) -> None:
+                 webhook_backoff: float = 10.0, webhook_timeout: float = 5.0, elasticsearch: bool | None = None,
+                 call_delay: float = 0.0) -> None:
         from waitress.server import create_server  # noqa: PLC0415
 
         self.state, self.admin_token, self.dispatcher = build_state(
-            seed, webhook_backoff=webhook_backoff, webhook_timeout=webhook_timeout)
-        self.app = ZammadApp(self.state)
+            seed, webhook_backoff=webhook_backoff, webhook_timeout=webhook_timeout, elasticsearch=elasticsearch)
+        self.app = ZammadApp(self.state, call_delay=call_delay)
         self._server = create_server(self.app, host=host, port=port, threads=threads,
                                      ident="nginx", clear_untrusted_proxy_headers=True,
                                      asyncore_loop_timeout=0.05)

@@ -22,23 +22,7 @@ whose ``perform`` has ``notification.webhook`` enqueues a delivery, as Zammad's
   ``backoff`` is 10 s by default and configurable, e.g. 0.01 s in tests).
 - an inactive or missing webhook aborts the delivery (logged, not retried).
 
-Condition subset (both Zammad's classic ``{"ticket.x": {"operator", "value"}}`` map and
-the expert ``{"operator": "AND"|"OR"|"NOT", "conditions": [...]}`` tree):
-
-- attributes: ``ticket.action`` (create/update), ``ticket.<column>`` (ids, names such
-  as ``ticket.state``, custom attributes), ``ticket.tags``, ``article.<column>``
-  (``article.type_id``, ``article.sender_id``, ``article.internal`` ...),
-  ``customer.<column>``, ``organization.<column>``, ``owner.<column>``;
-- operators: ``is``, ``is not``, ``contains``, ``contains not``, ``starts with``,
-  ``ends with``, ``contains all``, ``contains one``, ``contains all not``,
-  ``contains one not`` (tags), ``has changed``, ``is set``/``not set``;
-- ``pre_condition`` on user/organization ids: ``specific`` (default),
-  ``current_user.id`` (the user who made the change), ``current_user.organization_id``,
-  ``not_set``.
-- ``execution_condition_mode: selective`` (default): on update, the trigger runs only
-  when one of the ticket/article attributes its conditions name was changed (or an
-  article was added for ``article.*``); conditions naming only ``ticket.action`` run on
-  every update.  ``always``: conditions are checked on every update.
+Trigger conditions are evaluated by conditions.py.
 - ``perform``: only ``notification.webhook`` is carried out (other actions ignored).
 """
 
@@ -57,6 +41,7 @@ from typing import Any, Callable, Mapping
 
 import requests
 
+from integrations.zammad_standin.conditions import Context, trigger_applies
 from integrations.zammad_standin.state import State
 
 log = logging.getLogger(__name__)
@@ -106,160 +91,6 @@ def webhook_payload(state: State, ticket_id: int, article_id: int | None) -> dic
 def sign(body: bytes, token: str) -> str:
     """``X-Hub-Signature`` value: ``sha1=<hex HMAC-SHA1>``."""
     return "sha1=" + hmac.new(token.encode("utf-8"), body, hashlib.sha1).hexdigest()
-
-
-# --------------------------------------------------------------------------- conditions
-
-_SPECIAL = {"ticket.action", "ticket.tags", "article.action"}
-
-
-def _flatten(condition: Any) -> list[tuple[str, dict[str, Any]]]:
-    """All (attribute, spec) leaves of a condition (classic or expert)."""
-    if isinstance(condition, dict) and "conditions" in condition and "operator" in condition:
-        out: list[tuple[str, dict[str, Any]]] = []
-        for child in condition["conditions"] or []:
-            out.extend(_flatten(child))
-        return out
-    if isinstance(condition, dict) and "name" in condition and "operator" in condition:
-        return [(condition["name"], condition)]
-    if isinstance(condition, dict):
-        return [(k, v) for k, v in condition.items() if isinstance(v, dict)]
-    return []
-
-
-@dataclass
-class Context:
-    action: str
-    ticket: dict[str, Any]
-    article: dict[str, Any] | None
-    user: dict[str, Any] | None
-    changes: set[str]
-    before: dict[str, Any] | None
-    tags: list[str]
-    state: State
-
-    def value(self, attribute: str) -> Any:
-        obj, _, column = attribute.partition(".")
-        if attribute == "ticket.action":
-            return self.action
-        if attribute == "ticket.tags":
-            return self.tags
-        if obj == "ticket":
-            return self.ticket.get(column)
-        if obj == "article":
-            return (self.article or {}).get(column)
-        if obj in ("customer", "owner"):
-            user = self.state.find("users", self.ticket.get(f"{obj}_id"))
-            return (self.state.with_names("users", user) if user else {}).get(column)
-        if obj == "organization":
-            org = self.state.find("organizations", self.ticket.get("organization_id"))
-            return (self.state.with_names("organizations", org) if org else {}).get(column)
-        if obj == "session" and self.user:
-            return self.user.get(column)
-        return None
-
-    def changed(self, attribute: str) -> bool:
-        obj, _, column = attribute.partition(".")
-        if attribute == "ticket.tags":
-            return "tags" in self.changes
-        if obj == "ticket":
-            base = column[:-3] if column.endswith("_id") else column
-            return column in self.changes or f"{base}_id" in self.changes
-        if obj == "article":
-            return self.article is not None
-        return False
-
-
-def _as_list(value: Any) -> list[Any]:
-    if value is None:
-        return []
-    return list(value) if isinstance(value, (list, tuple, set)) else [value]
-
-
-def _text(value: Any) -> str:
-    return "" if value is None else str(value)
-
-
-def _check(ctx: Context, attribute: str, spec: Mapping[str, Any]) -> bool:
-    operator = str(spec.get("operator") or "is").lower()
-    current = ctx.value(attribute)
-    wanted = spec.get("value")
-    pre = spec.get("pre_condition")
-    if pre == "current_user.id":
-        wanted = [ctx.user["id"]] if ctx.user else []
-    elif pre == "current_user.organization_id":
-        wanted = [ctx.user.get("organization_id")] if ctx.user else []
-    elif pre == "not_set":
-        wanted = [None]
-    if attribute == "ticket.tags":
-        tags = {t.lower() for t in ctx.tags}
-        values = {v.strip().lower() for v in (wanted.split(",") if isinstance(wanted, str) else _as_list(wanted))
-                  if str(v).strip()}
-        if operator in ("contains all", "contains"):
-            return values <= tags
-        if operator == "contains one":
-            return bool(values & tags)
-        if operator in ("contains all not", "contains not"):
-            return not (values <= tags) if operator == "contains all not" else not (values & tags)
-        if operator == "contains one not":
-            return not (values & tags)
-        if operator == "has changed":
-            return ctx.changed(attribute)
-        return False
-    if operator == "has changed":
-        return ctx.changed(attribute)
-    if operator in ("is set",):
-        return current not in (None, "", [])
-    if operator in ("not set", "is not set"):
-        return current in (None, "", [])
-    candidates = {_text(v) for v in _as_list(wanted)}
-    if operator == "is":
-        return _text(current) in candidates if candidates else current in (None, "")
-    if operator == "is not":
-        return _text(current) not in candidates if candidates else current not in (None, "")
-    text = _text(current).lower()
-    needles = [_text(v).lower() for v in _as_list(wanted)]
-    if operator == "contains":
-        return any(n in text for n in needles)
-    if operator == "contains not":
-        return not any(n in text for n in needles)
-    if operator == "starts with":
-        return any(text.startswith(n) for n in needles)
-    if operator == "ends with":
-        return any(text.endswith(n) for n in needles)
-    if operator in ("contains all", "contains one", "contains all not", "contains one not"):
-        have = {_text(v).lower() for v in _as_list(current)}
-        want = set(needles)
-        return {"contains all": want <= have, "contains one": bool(want & have),
-                "contains all not": not want <= have, "contains one not": not want & have}[operator]
-    log.warning("trigger condition operator %r is not supported by the stand-in; treated as false", operator)
-    return False
-
-
-def evaluate(ctx: Context, condition: Any) -> bool:
-    if isinstance(condition, dict) and "conditions" in condition and "operator" in condition \
-            and "name" not in condition:
-        results = [evaluate(ctx, child) for child in condition["conditions"] or []]
-        op = str(condition["operator"]).upper()
-        if op == "OR":
-            return any(results)
-        if op == "NOT":
-            return not any(results)
-        return all(results)
-    if isinstance(condition, dict) and "name" in condition and "operator" in condition:
-        return _check(ctx, condition["name"], condition)
-    return all(_check(ctx, attr, spec) for attr, spec in _flatten(condition))
-
-
-def trigger_applies(ctx: Context, trigger: Mapping[str, Any]) -> bool:
-    if not trigger.get("active") or trigger.get("activator", "action") != "action":
-        return False
-    condition = trigger.get("condition") or {}
-    if ctx.action == "update" and trigger.get("execution_condition_mode", "selective") == "selective":
-        attrs = [a for a, _spec in _flatten(condition) if a not in ("ticket.action", "article.action")]
-        if attrs and not any(ctx.changed(a) for a in attrs):
-            return False
-    return evaluate(ctx, condition)
 
 
 # --------------------------------------------------------------------------- deliveries
@@ -400,8 +231,6 @@ class WebhookDispatcher:
             auth = None
             if webhook.get("basic_auth_username") and webhook.get("basic_auth_password"):
                 auth = (webhook["basic_auth_username"], webhook["basic_auth_password"])
-            if webhook.get("bearer_token"):
-                headers["Authorization"] = f"Bearer {webhook['bearer_token']}"
             endpoint = webhook["endpoint"]
             verify = bool(webhook.get("ssl_verify", True))
         delivery.endpoint = endpoint

@@ -25,6 +25,20 @@ def standin() -> Iterator[Any]:
         yield zammad
 
 
+@pytest.fixture(params=[True, False], ids=["elasticsearch", "no-elasticsearch"])
+def standin_any_search(request: pytest.FixtureRequest) -> Iterator[Any]:
+    """The stand-in twice: as a Zammad with Elasticsearch and as one without (search on the database)."""
+    with running_standin(webhook_backoff=0.02, elasticsearch=request.param) as zammad:
+        yield zammad
+
+
+@pytest.fixture
+def standin_no_es() -> Iterator[Any]:
+    """A stand-in Zammad without Elasticsearch: ``tickets/search?query=`` is a LIKE, not query syntax."""
+    with running_standin(webhook_backoff=0.02, elasticsearch=False) as zammad:
+        yield zammad
+
+
 @pytest.fixture
 def api(standin: Any) -> Api:
     return Api(standin.url, standin.admin_token)

@@ -135,21 +135,25 @@ def test_tags_add_remove_are_idempotent(api: Any) -> None:
 
 
 def test_mentions(api: Any, standin: Any) -> None:
-    """mentions_controller.rb: the current user subscribes; list by mentionable; delete own."""
+    """mentions_controller.rb (Zammad 6): the current user subscribes (answer ``true``, 201);
+    subscribing twice is a no-op (Mention.subscribe!); list by mentionable; delete own only."""
     tid = _ticket(api)["id"]
     lea = standin.state.user_by("lea.muller@example.com")
     created = api.post("mentions", json={"mentionable_type": "Ticket", "mentionable_id": tid},
                        headers={"X-On-Behalf-Of": str(lea["id"])})
-    assert created.status_code == 201 and created.json()["user_id"] == lea["id"]
+    assert created.status_code == 201 and created.json() is True
     again = api.post("mentions", json={"mentionable_type": "Ticket", "mentionable_id": tid},
                      headers={"X-On-Behalf-Of": str(lea["id"])})
-    assert again.status_code == 422
+    assert again.status_code == 201 and again.json() is True
     listed = api.get("mentions", params={"mentionable_type": "Ticket", "mentionable_id": tid}).json()
     assert [m["user_id"] for m in listed["mentions"]] == [lea["id"]]
-    mid = created.json()["id"]
-    assert api.delete(f"mentions/{mid}").status_code == 500  # not the admin's own mention
+    mid = listed["mentions"][0]["id"]
+    assert api.delete(f"mentions/{mid}").status_code == 403  # not the admin's own mention
     assert api.delete(f"mentions/{mid}", headers={"X-On-Behalf-Of": str(lea["id"])}).status_code == 200
     assert api.get("mentions", params={"mentionable_type": "Ticket", "mentionable_id": tid}).json() == {"mentions": []}
+    bad_type = api.get("mentions", params={"mentionable_type": "NonTicket", "mentionable_id": tid})
+    assert bad_type.status_code == 422 and bad_type.json()["error"] == "The parameter 'mentionable_type' is invalid."
+    assert api.get("mentions", params={"mentionable_type": "Ticket", "mentionable_id": 0}).status_code == 403
 
 
 def test_object_attributes_appear_after_migration(api: Any) -> None:

@@ -10,6 +10,7 @@ import uuid
 from typing import Any, Iterable, Mapping
 
 from integrations.zammad_standin.errors import Forbidden, NotFound, ServerError, Unprocessable, validation_failed
+from integrations.zammad_standin.render import SECRET_MASK, SECRET_WEBHOOK_COLUMNS
 from integrations.zammad_standin.schema import ATTRIBUTE_OBJECTS, BELONGS_TO, COLUMNS, DATA_TYPES, OBJECT_LOOKUP_IDS, RESERVED_ATTRIBUTE_NAMES
 
 
@@ -29,6 +30,10 @@ class AdminObjectsMixin:
             record = self.get(table, rid)
             params = self.lookup_names(table, dict(params))
             clean = self.cleanup(table, params, new=False)
+            if table == "webhooks":  # the mask sent back means "keep the stored secret"
+                for key in SECRET_WEBHOOK_COLUMNS:
+                    if clean.get(key) == SECRET_MASK:
+                        clean.pop(key)
             _validate_generic(self, table, clean, record)
             record.update(copy.deepcopy(clean))
             self.touch(record, actor)

@@ -199,7 +199,7 @@ def _check_time(ctx: Context, operator: str, current: Any, spec: Mapping[str, An
         limit = parse_instant(spec.get("value"))
         if limit is None:
             return False
-        return moment < limit if operator.startswith("before") else moment > limit
+        return moment <= limit if operator.startswith("before") else moment >= limit  # selector/sql.rb: <= / >=
     seconds = float(spec.get("value") or 0) * _RELATIVE_UNITS.get(str(spec.get("range") or "day"), 86400)
     delta = dt.timedelta(seconds=seconds)
     if operator == "before (relative)":

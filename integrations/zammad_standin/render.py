@@ -14,12 +14,20 @@ from typing import Any, Mapping
 
 from integrations.zammad_standin.schema import BELONGS_TO
 
+#: what newer Zammad answers instead of a webhook secret, and accepts back as "unchanged"
+SECRET_MASK = "**********"
+SECRET_WEBHOOK_COLUMNS = ("signature_token", "basic_auth_password")
+
 
 class Renderings:
     """Mixed into State."""
 
     def attributes(self, table: str, record: Mapping[str, Any]) -> dict[str, Any]:
         out = {k: copy.deepcopy(v) for k, v in record.items() if k != "_extra" and not k.startswith("_")}
+        if table == "webhooks" and self.settings.get("mask_webhook_secrets"):  # type: ignore[attr-defined]
+            for key in SECRET_WEBHOOK_COLUMNS:  # newer Zammad (6.5+) never answers a webhook's secrets
+                if out.get(key):
+                    out[key] = SECRET_MASK
         return out
 
     def with_ids(self, table: str, record: Mapping[str, Any]) -> dict[str, Any]:

@@ -225,3 +225,14 @@ def test_seed_setting_turns_elasticsearch_off() -> None:
         assert zammad.state.elasticsearch is False
     with running_standin("empty", elasticsearch=False) as zammad:
         assert zammad.state.elasticsearch is False
+
+
+def test_masked_webhook_secret_is_kept_when_sent_back(standin: Any, api: Any) -> None:
+    """Newer Zammad answers a webhook's signature token masked and takes the mask back as 'unchanged'."""
+    standin.state.settings["mask_webhook_secrets"] = True
+    hook = api.post("webhooks", json={"name": "W", "endpoint": "http://127.0.0.1:9/x", "signature_token": "s3cret"})
+    assert hook.json()["signature_token"] == "**********"
+    api.put(f"webhooks/{hook.json()['id']}", json={"signature_token": "**********", "name": "W2"})
+    assert standin.state.get("webhooks", hook.json()["id"])["signature_token"] == "s3cret"
+    api.put(f"webhooks/{hook.json()['id']}", json={"signature_token": "new"})
+    assert standin.state.get("webhooks", hook.json()["id"])["signature_token"] == "new"

@@ -24,7 +24,7 @@ from integrations.zammad_standin.escalation import EscalationMixin
 from integrations.zammad_standin.history import HistoryMixin
 from integrations.zammad_standin.object_manager import ObjectManagerMixin
 from integrations.zammad_standin.render import Renderings
-from integrations.zammad_standin.schema import ATTRIBUTE_OBJECTS, COLUMNS, MODEL_NAMES
+from integrations.zammad_standin.schema import ATTRIBUTE_OBJECTS, CALENDAR_COLUMNS, COLUMNS, MODEL_NAMES
 from integrations.zammad_standin.store import Clock, Store, format_ms
 from integrations.zammad_standin.tags_mentions import TagsMentionsMixin
 from integrations.zammad_standin.tickets import TicketsMixin
@@ -37,5 +37,5 @@ class State(Renderings, UsersMixin, TicketsMixin, TagsMentionsMixin, ObjectManag
 
 
 __all__ = ["State", "ApiError", "Forbidden", "NotAuthorized", "NotFound", "ServerError", "Unprocessable",
-           "statement_invalid", "validation_failed", "Clock", "format_ms", "ATTRIBUTE_OBJECTS", "COLUMNS",
-           "MODEL_NAMES"]
+           "statement_invalid", "validation_failed", "Clock", "format_ms", "ATTRIBUTE_OBJECTS", "CALENDAR_COLUMNS",
+           "COLUMNS", "MODEL_NAMES"]

@@ -99,8 +99,8 @@ def test_tag_add_touches_without_changing_updated_by(standin: Any, api: Any) -> 
 def test_mention_refused_for_user_without_group_access(standin: Any, api: Any) -> None:
     """mention_validator.rb: 422 for a mentioned user without agent access; mentions_controller_policy.rb:
     403 when that user subscribes themself (X-On-Behalf-Of)."""
-    tid = _ticket(api, group="Infrastructure")["id"]
-    ana = standin.state.user_by("ana.keller@provider.example")  # Support and Users only
+    tid = _ticket(api, group="Users")["id"]
+    ana = standin.state.user_by("marco.rossi@example.com")  # Support and Infrastructure only
     refused = api.post("mentions", json={"mentionable_type": "Ticket", "mentionable_id": tid, "user_id": ana["id"]})
     assert refused.status_code == 422
     assert refused.json() == {"error": "A mentioned user has no agent access to this ticket",
@@ -126,9 +126,9 @@ def test_mention_makes_creator_updated_by_and_runs_transaction(standin: Any, api
 
 def test_ticket_create_with_refused_mention_rolls_back(standin: Any, api: Any) -> None:
     """tickets_controller.rb#create: Mention.subscribe! inside Transaction.execute -> 422, no ticket."""
-    ana = standin.state.user_by("ana.keller@provider.example")
+    ana = standin.state.user_by("marco.rossi@example.com")  # Support and Infrastructure only
     count = len(standin.state.all("tickets"))
-    response = api.post("tickets", json={"title": "x", "group": "Infrastructure", "customer": CUSTOMER,
+    response = api.post("tickets", json={"title": "x", "group": "Users", "customer": CUSTOMER,
                                          "mentions": [ana["id"]]})
     assert response.status_code == 422 and response.json()["error"] == "A mentioned user has no agent access to this ticket"
     assert len(standin.state.all("tickets")) == count

@@ -146,6 +146,13 @@ class Store(abc.ABC):
     ) -> bool:
         """Extend ``worker``'s claim on a job; ``False`` if it no longer holds it."""
 
+    def extend_leases(
+        self, job_ids: Sequence[int], worker: str, now: dt.datetime, lease_seconds: float = 60
+    ) -> set[int]:
+        """:meth:`extend_lease` for many jobs at once (the SQL store: one transaction);
+        returns the ids ``worker`` still holds."""
+        return {j for j in job_ids if self.extend_lease(j, worker, now, lease_seconds)}
+
     @abc.abstractmethod
     def complete(self, job_id: int, worker: str | None = None) -> bool:
         """Mark a claimed (or pending) job done.

@@ -20,13 +20,16 @@ Result = TypeVar("Result")
 
 
 class _Slot(Generic[Item, Result]):
-    __slots__ = ("item", "result", "error", "done")
+    __slots__ = ("item", "result", "error", "done", "group", "wake")
 
     def __init__(self, item: Item) -> None:
         self.item = item
         self.result: Result | None = None
         self.error: BaseException | None = None
         self.done = False
+        #: Set (with ``wake``) when this slot's thread is to write the next group.
+        self.group: list[_Slot[Item, Result]] | None = None
+        self.wake = threading.Event()
 
 
 class GroupCommit(Generic[Item, Result]):
@@ -37,6 +40,9 @@ class GroupCommit(Generic[Item, Result]):
     :param alone: errors of this type mean one item's value is at fault: the group is
         then written one item per transaction, so the others still succeed.
     :param max_group: the most items one transaction takes.
+    :param lanes: groups written at the same time: 1 for SQLite (its writes are
+        serialised anyway); a few on PostgreSQL, which flushes concurrent commits
+        together, so the next group need not wait for the previous one's flush.
     """
 
     def __init__(
@@ -44,13 +50,15 @@ class GroupCommit(Generic[Item, Result]):
         write: Callable[[Sequence[Item]], Sequence[Result]],
         alone: type[BaseException] = Exception,
         max_group: int = 256,
+        lanes: int = 1,
     ) -> None:
         self._write = write
         self._alone = alone
         self._max_group = max_group
+        self._lanes = max(1, lanes)
         self._cond = threading.Condition(threading.Lock())
         self._queue: list[_Slot[Item, Result]] = []
-        self._writing = False
+        self._writing = 0
         #: Groups written and items in them (for benchmarks and tests).
         self.groups = 0
         self.items = 0
@@ -59,22 +67,37 @@ class GroupCommit(Generic[Item, Result]):
         """Write ``item`` with whatever else is waiting; return once it is committed."""
         slot: _Slot[Item, Result] = _Slot(item)
         with self._cond:
-            self._queue.append(slot)
-            while not slot.done and self._writing:
-                self._cond.wait()
-            if not slot.done:  # nobody writing: lead the next group (ours included)
-                group, self._queue = self._queue[: self._max_group], self._queue[self._max_group :]
-                self._writing = True
-        if not slot.done:
+            if self._writing < self._lanes:  # a lane is free: write ours (and anything queued) now
+                group: list[_Slot[Item, Result]] | None = self._take(slot)
+            else:
+                self._queue.append(slot)
+                group = None
+        if group is None:
+            slot.wake.wait()  # each waiting thread is woken exactly once: done, or to lead
+            group = slot.group
+        while group is not None:  # ours is in it; afterwards hand the queue to its oldest
             try:
                 self._write_group(group)
             finally:
                 with self._cond:
-                    self._writing = False
-                    self._cond.notify_all()
+                    self._writing -= 1
+                    nxt = self._queue.pop(0) if self._queue else None
+                    if nxt is not None:
+                        nxt.group = self._take(nxt)
+                for done in group:
+                    done.wake.set()
+                if nxt is not None:
+                    nxt.wake.set()
+            group = None
         if slot.error is not None:
             raise slot.error
         return slot.result  # type: ignore[return-value]
+
+    def _take(self, leader: _Slot[Item, Result]) -> list[_Slot[Item, Result]]:
+        """The next group: ``leader`` and the oldest queued (under the lock)."""
+        others, self._queue = self._queue[: self._max_group - 1], self._queue[self._max_group - 1 :]
+        self._writing += 1
+        return [leader, *others]
 
     def _write_group(self, group: list[_Slot[Item, Result]]) -> None:
         try:
@@ -98,12 +121,10 @@ class GroupCommit(Generic[Item, Result]):
         self._finish(group)
 
     def _finish(self, group: list[_Slot[Item, Result]], error: BaseException | None = None) -> None:
+        for slot in group:
+            if error is not None:
+                slot.error = error
+            slot.done = True
         with self._cond:
-            for slot in group:
-                if error is not None:
-                    slot.error = error
-                slot.done = True
             self.groups += 1
             self.items += len(group)
-            self._cond.notify_all()
-

@@ -39,10 +39,13 @@ class IngestSQL(SQLCore):
 
     #: Events per multi-row INSERT (SQLite allows 999 parameters in old builds).
     RECEIVE_CHUNK: ClassVar[int] = 150
+    #: Group commits under way at once (see :class:`GroupCommit`); PostgreSQL raises it.
+    COMMIT_LANES: ClassVar[int] = 1
 
     def __init__(self) -> None:
         super().__init__()
-        self._group: GroupCommit[_Event, ReceiveResult] = GroupCommit(self._write_group, alone=StoreValueError)
+        self._group: GroupCommit[_Event, ReceiveResult] = GroupCommit(
+            self._write_group, alone=StoreValueError, lanes=self.COMMIT_LANES)
 
     def _event(
         self, source: str, delivery_id: str, body: bytes, headers: Mapping[str, str], key: str | None, at: Any

@@ -194,6 +194,8 @@ class PostgresStore(SQLStore):
 
     dialect = "postgres"
     SKIP_LOCKED = " FOR UPDATE SKIP LOCKED"
+    #: PostgreSQL flushes the WAL of concurrent commits together: keep a few groups going.
+    COMMIT_LANES = 3
 
     def __init__(
         self,

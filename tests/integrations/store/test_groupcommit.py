@@ -53,14 +53,59 @@ def test_requests_arriving_during_a_commit_share_the_next_one() -> None:
     assert answers == {n: n * 10 for n in range(6)}
 
 
-def test_one_bad_value_fails_only_its_own_request() -> None:
+def test_a_group_is_never_larger_than_max_group_and_nobody_is_left_behind() -> None:
+    sizes: list[int] = []
+
     def write(items: Sequence[int]) -> list[int]:
+        sizes.append(len(items))
+        time.sleep(0.01)
+        return list(items)
+
+    group: GroupCommit[int, int] = GroupCommit(write, max_group=3)
+    answers: dict[int, int] = {}
+    threads = [threading.Thread(target=lambda n=n: answers.__setitem__(n, group.submit(n))) for n in range(20)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(10)
+    assert answers == {n: n for n in range(20)} and max(sizes) <= 3 and sum(sizes) == 20
+
+
+def test_several_lanes_write_groups_at_the_same_time() -> None:
+    inside, most = [0], [0]
+    lock = threading.Lock()
+
+    def write(items: Sequence[int]) -> list[int]:
+        with lock:
+            inside[0] += 1
+            most[0] = max(most[0], inside[0])
+        time.sleep(0.05)
+        with lock:
+            inside[0] -= 1
+        return list(items)
+
+    group: GroupCommit[int, int] = GroupCommit(write, lanes=3)
+    threads = [threading.Thread(target=group.submit, args=(n,)) for n in range(12)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(10)
+    assert 1 < most[0] <= 3
+
+
+def test_one_bad_value_fails_only_its_own_request() -> None:
+    release = threading.Event()
+    sizes: list[int] = []
+
+    def write(items: Sequence[int]) -> list[int]:
+        sizes.append(len(items))
+        if items == [0]:
+            release.wait(10)  # the first commit holds the lane while three others queue
         if any(i < 0 for i in items):
             raise StoreValueError("n", "negative")
         return list(items)
 
     group: GroupCommit[int, int] = GroupCommit(write, alone=StoreValueError)
-    group._writing = True  # queue three behind a commit in progress, then let them go as one group
     results: dict[int, object] = {}
 
     def submit(n: int) -> None:
@@ -69,17 +114,20 @@ def test_one_bad_value_fails_only_its_own_request() -> None:
         except StoreValueError as error:
             results[n] = error
 
+    first = threading.Thread(target=submit, args=(0,))
+    first.start()
+    while not sizes:
+        time.sleep(0.001)
     threads = [threading.Thread(target=submit, args=(n,)) for n in (1, -2, 3)]
     for thread in threads:
         thread.start()
     while len(group._queue) < 3:
         time.sleep(0.001)
-    with group._cond:
-        group._writing = False
-        group._cond.notify_all()
-    for thread in threads:
+    release.set()
+    for thread in [first, *threads]:
         thread.join(10)
-    assert results[1] == 1 and results[3] == 3 and isinstance(results[-2], StoreValueError)
+    assert sizes[:2] == [1, 3]  # the three as one group, then each alone
+    assert results[0] == 0 and results[1] == 1 and results[3] == 3 and isinstance(results[-2], StoreValueError)
 
 
 def test_a_failed_commit_fails_every_request_of_the_group() -> None:

@@ -291,3 +291,13 @@ def test_postgres_a_worker_in_another_process_wakes_on_notify(pg_dsn: str, pg_sc
     finally:
         proc.kill()
         feeder.close()
+
+
+def test_extend_leases_renews_many_in_one_call(store: Store) -> None:
+    ids = [deliver(store, f"el-{n}", n) for n in range(3)]
+    loose = deliver(store, "el-loose", None, source="billing")
+    assert len(store.claim("w1", NOW, limit=10, lease_seconds=60)) == 4
+    assert store.extend_leases([*ids, loose, 999], "w1", at(50), lease_seconds=60) == {*ids, loose}
+    assert store.extend_leases(ids, "w2", at(50)) == set()
+    assert store.claim("w2", at(100), limit=10) == []  # leases and ticket claims run until 110 s
+    assert len(store.claim("w2", at(111), limit=10)) == 4

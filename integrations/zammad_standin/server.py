@@ -203,7 +203,7 @@ def ensure_admin(state: State, token: str | None) -> str:
     return token
 
 
-def build_state(seed: Any = None, *, webhook_backoff: float = 10.0, webhook_timeout: float = 5.0,
+def build_state(seed: Any = None, *, webhook_backoff: float = 10.0, webhook_timeout: float = 30.0,
                 elasticsearch: bool | None = None) -> tuple[State, str, WebhookDispatcher]:
     """A seeded State; ``elasticsearch=False`` clears the ``es_url`` setting (search runs on the
     database, see search.py), True sets one, None keeps the seed's (default: configured)."""
@@ -229,7 +229,7 @@ class StandIn:
     ``webhook_timeout`` (seconds per delivery attempt)."""
 
     def __init__(self, seed: Any = None, *, host: str = "127.0.0.1", port: int = 0, threads: int = 16,
-                 webhook_backoff: float = 10.0, webhook_timeout: float = 5.0, elasticsearch: bool | None = None,
+                 webhook_backoff: float = 10.0, webhook_timeout: float = 30.0, elasticsearch: bool | None = None,
                  call_delay: float = 0.0) -> None:
         from waitress.server import create_server  # noqa: PLC0415
 

@@ -17,6 +17,11 @@ whose ``perform`` has ``notification.webhook`` enqueues a delivery, as Zammad's
   ``X-Zammad-Trigger: <trigger name>``, ``X-Zammad-Delivery: <job id>`` (one id for
   all attempts), ``X-Hub-Signature: sha1=<hex HMAC-SHA1 of the raw body, keyed with
   signature_token>`` when the webhook has a token (lib/user_agent.rb).
+- with ``customized_payload`` the body is the webhook's ``custom_payload`` template rendered
+  by custom_payload.py (app/jobs/trigger_webhook_job/custom_payload*.rb);
+- success is any 2xx (lib/user_agent.rb: Net::HTTPSuccess); a 3xx is followed as a GET of its
+  Location (up to 10 hops); timeouts are Zammad's open 4 s / read 30 s (``timeout`` sets the read
+  timeout, e.g. shorter in tests);
 - a non-2xx answer or a transport error is retried: 5 attempts in all, waiting
   ``attempt * backoff`` between them (Zammad: ``retry_on ... attempts: 5, wait: executions * 10.seconds``;
   ``backoff`` is 10 s by default and configurable, e.g. 0.01 s in tests).
@@ -38,10 +43,12 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
+from urllib.parse import urlencode, urljoin
 
 import requests
 
 from integrations.zammad_standin.conditions import Context, trigger_applies
+from integrations.zammad_standin.custom_payload import render_custom_payload
 from integrations.zammad_standin.state import State
 
 log = logging.getLogger(__name__)
@@ -54,6 +61,7 @@ TICKET_ASSOCIATIONS = (("owner", "users"), ("customer", "users"), ("created_by",
 ARTICLE_ASSOCIATIONS = (("created_by", "users"), ("updated_by", "users"))
 USER_AGENT = "Zammad User Agent"
 MAX_ATTEMPTS = 5
+MAX_REDIRECTS = 10  # UserAgent's count
 
 
 # --------------------------------------------------------------------------- payload
@@ -86,6 +94,15 @@ def webhook_payload(state: State, ticket_id: int, article_id: int | None) -> dic
         article = state.find("articles", article_id) if article_id else None
         return {"ticket": record_payload(state, "tickets", ticket),
                 "article": record_payload(state, "articles", article)}
+
+
+def delivery_payload(state: State, webhook: Mapping[str, Any], ticket_id: int, article_id: int | None) -> Any:
+    """The body the job posts: the custom payload when the webhook has one, else the default."""
+    if webhook.get("customized_payload") and webhook.get("custom_payload"):
+        ticket = state.find("tickets", ticket_id)
+        article = state.find("articles", article_id) if article_id else None
+        return render_custom_payload(state, webhook["custom_payload"], ticket, article)
+    return webhook_payload(state, ticket_id, article_id)
 
 
 def sign(body: bytes, token: str) -> str:
@@ -130,7 +147,7 @@ class Delivery:
 class WebhookDispatcher:
     """Runs triggers on each transaction and delivers webhooks from a background thread."""
 
-    def __init__(self, state: State, *, backoff: float = 10.0, timeout: float = 5.0,
+    def __init__(self, state: State, *, backoff: float = 10.0, timeout: float = 30.0,
                  sleep: Callable[[float], None] | None = None) -> None:
         self.state = state
         self.backoff = backoff
@@ -221,8 +238,8 @@ class WebhookDispatcher:
                 delivery.status = "aborted"  # DeserializationError: discarded
                 delivery.done.set()
                 return None
-            body = json.dumps(webhook_payload(state, delivery.ticket_id, delivery.article_id),
-                              separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+            payload = delivery_payload(state, webhook, delivery.ticket_id, delivery.article_id)
+            body = json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
             headers = {"Content-Type": "application/json; charset=utf-8", "User-Agent": USER_AGENT,
                        "Accept": "*/*", "X-Zammad-Trigger": trigger["name"],
                        "X-Zammad-Delivery": delivery.delivery_id}
@@ -238,17 +255,9 @@ class WebhookDispatcher:
         delivery.last_headers = headers
         number = len(delivery.attempts) + 1
         started = time.monotonic()
-        status: int | None = None
-        error: str | None = None
-        try:
-            response = self._session.post(endpoint, data=body, headers=headers, auth=auth, verify=verify,
-                                          timeout=self.timeout, allow_redirects=True)
-            status = response.status_code
-            response.close()
-        except requests.RequestException as exc:
-            error = repr(exc)
+        status, error = self._post(endpoint, body, headers, auth, verify, payload)
         delivery.attempts.append(Attempt(number, time.time(), status, error, time.monotonic() - started))
-        if status is not None and 200 <= status < 300:
+        if status is not None and 200 <= status < 300 and error is None:
             delivery.status = "delivered"
             delivery.done.set()
             return None
@@ -257,6 +266,34 @@ class WebhookDispatcher:
             delivery.done.set()
             return None
         return number * self.backoff
+
+    def _post(self, endpoint: str, body: bytes, headers: dict[str, str], auth: Any, verify: bool,
+              payload: Any) -> tuple[int | None, str | None]:
+        """UserAgent.post (lib/user_agent.rb): any 2xx is success; a redirect is followed as a GET of
+        its Location (params in the query, no body, so no signature), at most 10 times; 4xx, 5xx,
+        timeouts (open 4 s, read 30 s) and refused connections are failures (status, error)."""
+        timeout = (min(4.0, self.timeout), self.timeout)
+        try:
+            response = self._session.post(endpoint, data=body, headers=headers, auth=auth, verify=verify,
+                                          timeout=timeout, allow_redirects=False)
+            for _hop in range(MAX_REDIRECTS + 1):
+                status = response.status_code
+                location = response.headers.get("Location")
+                response.close()
+                if not (300 <= status < 400 and location):
+                    return status, None if 200 <= status < 300 else f"HTTP {status}"
+                if _hop == MAX_REDIRECTS:
+                    return None, "Too many redirections for the original URL, halting."
+                get_headers = {k: v for k, v in headers.items() if k not in ("Content-Type", "X-Hub-Signature")}
+                query = urlencode({k: json.dumps(v) if isinstance(v, (dict, list)) else v
+                                   for k, v in (payload.items() if isinstance(payload, dict) else [])})
+                target = urljoin(endpoint, location)
+                target = target + ("&" if "?" in target else "?") + query if query else target
+                response = self._session.get(target, headers=get_headers, auth=auth, verify=verify,
+                                             timeout=timeout, allow_redirects=False)
+            return None, "unreachable"
+        except requests.RequestException as exc:
+            return None, repr(exc)
 
     # ----------------------------------------------------------------- for tests
 

@@ -45,25 +45,32 @@ def api(standin: Any) -> Api:
 
 
 class Receiver:
-    """A loopback HTTP server recording webhook requests; answers with ``statuses`` in turn
-    (then 200)."""
+    """A loopback HTTP server recording webhook requests (POST and GET); answers with ``statuses``
+    in turn (then 200); a 3xx status redirects to ``redirect_to`` (default: ``/landed``)."""
 
     def __init__(self) -> None:
         self.requests: list[dict[str, Any]] = []
         self.statuses: list[int] = []
+        self.redirect_to = "/landed"
         self.lock = threading.Lock()
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802
+            def _answer(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 with receiver.lock:
-                    receiver.requests.append({"path": self.path, "headers": dict(self.headers), "body": body})
+                    receiver.requests.append({"method": self.command, "path": self.path,
+                                              "headers": dict(self.headers), "body": body})
                     status = receiver.statuses.pop(0) if receiver.statuses else 200
                 self.send_response(status)
+                if 300 <= status < 400:
+                    self.send_header("Location", receiver.redirect_to)
                 self.send_header("Content-Length", "2")
                 self.end_headers()
                 self.wfile.write(b"{}")
+
+            do_POST = _answer  # noqa: N815
+            do_GET = _answer  # noqa: N815
 
             def log_message(self, *args: Any) -> None:
                 pass

@@ -231,14 +231,13 @@ class StandIn:
     def __init__(self, seed: Any = None, *, host: str = "127.0.0.1", port: int = 0, threads: int = 16,
                  webhook_backoff: float = 10.0, webhook_timeout: float = 30.0, elasticsearch: bool | None = None,
                  call_delay: float = 0.0) -> None:
-        from waitress.server import create_server  # noqa: PLC0415
+        from integrations.serving import create_server  # noqa: PLC0415 - the one way policydesk serves WSGI
 
         self.state, self.admin_token, self.dispatcher = build_state(
             seed, webhook_backoff=webhook_backoff, webhook_timeout=webhook_timeout, elasticsearch=elasticsearch)
         self.app = ZammadApp(self.state, call_delay=call_delay)
-        self._server = create_server(self.app, host=host, port=port, threads=threads,
-                                     ident="nginx", clear_untrusted_proxy_headers=True,
-                                     asyncore_loop_timeout=0.05)
+        self._server = create_server(self.app, host, port, threads=threads, ident="nginx",
+                                     clear_untrusted_proxy_headers=True)
         self.host = host
         self.port = int(self._server.effective_port)
         self.url = f"http://{host}:{self.port}"

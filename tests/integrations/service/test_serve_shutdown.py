@@ -4,17 +4,13 @@ from __future__ import annotations
 
 import signal
 import subprocess
-import sys
-import threading
 import time
-from pathlib import Path
 
 import pytest
 import requests
 
 from service_harness import ServiceProcess  # noqa: E402
 
-from integrations.serving import run_until  # noqa: E402
 from integrations.zammad_standin import running_standin  # noqa: E402
 
 
@@ -28,6 +24,9 @@ def test_serve_exits_promptly_with_a_kept_alive_connection_open(tmp_path, sig):
                 response = session.get(svc.url + "/healthz", timeout=5)
                 assert response.status_code == 200
                 assert response.headers.get("Connection", "").lower() != "close"
+            # a path that tries to write a line of its own into the log (issue 13 item 7)
+            forged = requests.post(svc.url + "/webhooks/x%0A2026-01-01T00:00:00%20INFO%20policydesk:%20forged", timeout=5)
+            assert forged.status_code == 404 and "forged" not in forged.text
             started = time.monotonic()
             svc.proc.send_signal(sig)
             try:
@@ -38,30 +37,32 @@ def test_serve_exits_promptly_with_a_kept_alive_connection_open(tmp_path, sig):
                 pytest.fail(f"policydesk serve did not exit within 2 s of signal {sig!r}:\n{svc.log()}")
             assert code == 0, svc.log()
             assert time.monotonic() - started < 2
-            assert "shutting down" in svc.log()
+            log = svc.log()
+            assert "shutting down" in log
+            serving = [line for line in log.splitlines() if "serving on" in line]
+            assert len(serving) == 1 and "store sqlite:///" in serving[0] and "policies " in serving[0], serving
+            assert not [line for line in log.splitlines() if line.startswith("2026-01-01T00:00:00 INFO")]
+            assert "\\n2026-01-01T00:00:00 INFO policydesk: forged" in log
         finally:
             for session in sessions:
                 session.close()
             svc.stop()
 
 
-def test_run_until_closes_kept_alive_channels_when_the_event_is_set():
-    from waitress.server import create_server
+def test_background_server_closes_kept_alive_channels_when_stopped():
+    from integrations.serving import BackgroundServer
 
     def app(environ, start_response):
         start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", "2")])
         return [b"ok"]
 
-    server = create_server(app, host="127.0.0.1", port=0, threads=2)
-    stopping = threading.Event()
-    thread = threading.Thread(target=run_until, args=(server, stopping), daemon=True)
-    thread.start()
+    server = BackgroundServer(app, threads=2).start()
     session = requests.Session()
     try:
-        assert session.get(f"http://127.0.0.1:{server.effective_port}/", timeout=5).text == "ok"
-        stopping.set()
-        thread.join(timeout=2)
-        assert not thread.is_alive()
-        assert not server._map  # listening socket and the kept-alive channel are closed
+        assert session.get(server.url + "/", timeout=5).text == "ok"
+        started = time.monotonic()
+        server.stop(timeout=2)
+        assert time.monotonic() - started < 2 and not server._thread.is_alive()
+        assert not server.server._map  # listening socket and the kept-alive channel are closed
     finally:
         session.close()

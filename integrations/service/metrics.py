@@ -83,9 +83,29 @@ class Metrics:
         build = Gauge("policydesk_build_info", "policydesk's version and Python", ["version", "python"],
                       registry=r, **({"multiprocess_mode": "max"} if self._multi else {}))
         build.labels(version=__version__, python=platform.python_version()).set(1)
-        if not self._multi:  # multiprocess mode cannot merge these; one process's would mislead
+        if not self._multi:
             ProcessCollector(registry=r)
             PlatformCollector(registry=r)
+        else:  # prometheus-client cannot merge process_* across workers: one series per worker pid instead
+            worker = {"registry": r, "multiprocess_mode": "liveall"}
+            self.worker_rss = Gauge("policydesk_worker_resident_memory_bytes", "Resident memory of each worker",
+                                    **worker)
+            self.worker_cpu = Gauge("policydesk_worker_cpu_seconds", "CPU time used by each worker", **worker)
+            self.worker_fds = Gauge("policydesk_worker_open_fds", "Open file descriptors of each worker", **worker)
+            self.sample_process()
+
+    def sample_process(self) -> None:
+        """Under several workers: this worker's memory, CPU and descriptors (the service calls it every few seconds)."""
+        if not self._multi:
+            return
+        times = os.times()
+        self.worker_cpu.set(times.user + times.system)
+        try:
+            with open("/proc/self/statm") as statm:
+                self.worker_rss.set(int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE"))
+            self.worker_fds.set(len(os.listdir("/proc/self/fd")))
+        except (OSError, ValueError, IndexError):  # not Linux: CPU time only
+            pass
 
     def zammad_error(self, error: BaseException) -> None:
         """Count a failed Zammad call (the worker calls this for every job error from Zammad)."""

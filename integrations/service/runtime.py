@@ -107,6 +107,7 @@ class Service:
     def _watch_policies(self) -> None:
         while not self.stopping.wait(2.0):
             try:
+                self.metrics.sample_process()
                 self.holder.reload_if_changed()
             except Exception:  # a bug in reloading must not stop the service
                 log.exception("policy watcher failed")

@@ -246,6 +246,7 @@ def test_counters_add_up_across_processes_in_multiprocess_mode(tmp_path):
                          capture_output=True, text=True).stdout
     assert 'policydesk_events_received_total{outcome="new",source="zammad"} 7.0' in out
     assert "policydesk_build_info" in out
+    assert re.search(r'policydesk_worker_resident_memory_bytes\{pid="\d+"\} [1-9]', out), out
 
 
 def test_oldest_pending_job_age_gauge(app):

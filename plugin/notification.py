@@ -27,10 +27,25 @@ def digest_time(role: Any, calendar: Any, now: dt.datetime) -> dt.datetime:
     role's digest schedule at or after the calendar's next opening; the opening itself when
     the role has no digest schedule."""
     opening = calendar.next_open(now)
-    if not getattr(role, "digest", None):
+    schedule = getattr(role, "digest", None)
+    if not schedule:
         return opening.astimezone(UTC)
+    key = (schedule, id(calendar), opening)
+    cached = _DIGESTS.get(key)
+    if cached is not None and cached[0] is calendar:
+        return cached[1]
     start = opening.astimezone(calendar.timezone) - dt.timedelta(microseconds=1)
-    return croniter(role.digest, start).get_next(dt.datetime).astimezone(UTC)
+    at = croniter(schedule, start).get_next(dt.datetime).astimezone(UTC)
+    if len(_DIGESTS) >= _DIGEST_CACHE_SIZE:
+        _DIGESTS.clear()
+    _DIGESTS[key] = (calendar, at)
+    return at
+
+
+#: (schedule, calendar id, opening) -> (calendar, digest instant): croniter costs about a
+#: millisecond a call, and openings repeat (every ticket held over a weekend shares one).
+_DIGESTS: dict[tuple[str, int, dt.datetime], tuple[Any, dt.datetime]] = {}
+_DIGEST_CACHE_SIZE = 4096
 
 
 def delivery_time(policies: Policies, kind: str, recipient: str, now: dt.datetime,

@@ -4,17 +4,23 @@ from __future__ import annotations
 
 from typing import Mapping
 
+from types import MappingProxyType
+
 from plugin.hookspecs import hookimpl
+from plugin.hooks.memo import PolicyCache
 from plugin.model import Contribution, Decision, Request, Verdict
 
 SOURCE = "policydesk.account_manager"
+#: Plans without account managers: one read-only answer each.
+_NONE = PolicyCache()
 
 
 @hookimpl(trylast=True)
 def policydesk_account_managers(request: Request, decision: Decision) -> Verdict[Mapping[str, str]]:
     plan = request.plan_of(decision)
     if not plan.account_manager_roles:
-        return Verdict({}, SOURCE, f"the {plan.title} plan includes no designated account manager")
+        return _NONE.get(request.policies, plan.name, lambda: Verdict(
+            MappingProxyType({}), SOURCE, f"the {plan.title} plan includes no designated account manager"))
     assigned = request.organization.account_managers
     filled = {role: assigned[role] for role in plan.account_manager_roles if assigned.get(role)}
     missing = [role for role in plan.account_manager_roles if role not in filled]

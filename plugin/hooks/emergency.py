@@ -15,14 +15,15 @@ from plugin.model import Contribution, Decision, EmergencyVerdict, Request, Scop
 from plugin.tags import EMERGENCY_REFUSED_TAG, EMERGENCY_TAG
 
 SOURCE = "policydesk.emergency"
+_NOT_REQUESTED = Verdict(EmergencyVerdict(False, False, ("no emergency handling was requested",)), SOURCE,
+                         "no emergency handling was requested")
 
 
 @hookimpl(trylast=True)
 def policydesk_emergency(request: Request, decision: Decision) -> Verdict[EmergencyVerdict]:
     ticket = request.ticket
     if not ticket.emergency_requested:
-        verdict = EmergencyVerdict(False, False, ("no emergency handling was requested",))
-        return Verdict(verdict, SOURCE, verdict.reasons[0])
+        return _NOT_REQUESTED
     plan = request.plan_of(decision)
     rules = request.policies.scope
     language = decision.language.value if decision.language is not None else ticket.language

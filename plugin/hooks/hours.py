@@ -3,16 +3,26 @@
 from __future__ import annotations
 
 from plugin.hookspecs import hookimpl
+from plugin.hooks.memo import PolicyCache
 from plugin.model import Contribution, Decision, Request, Verdict
 from plugin.tags import hours_tag
 
 SOURCE = "policydesk.hours"
 
 
+_CACHE = PolicyCache()
+
+
 @hookimpl(trylast=True)
 def policydesk_calendar(request: Request, decision: Decision) -> Verdict[str]:
     emergency = decision.emergency
-    if emergency is not None and emergency.value.eligible:
+    granted = emergency is not None and emergency.value.eligible
+    key = (granted, decision.plan.value if decision.plan is not None else None, request.ticket.channel)
+    return _CACHE.get(request.policies, key, lambda: _calendar(request, decision, granted))
+
+
+def _calendar(request: Request, decision: Decision, granted: bool) -> Verdict[str]:
+    if granted:
         name = request.policies.scope.emergency_calendar
         return Verdict(name, SOURCE, f"a granted emergency counts on the {name!r} calendar")
     plan = request.plan_of(decision)
@@ -25,6 +35,11 @@ def policydesk_calendar(request: Request, decision: Decision) -> Verdict[str]:
 
 
 @hookimpl(trylast=True)
-def policydesk_tags(request: Request, decision: Decision) -> list[Contribution]:
-    assert decision.calendar is not None
-    return [Contribution(hours_tag(decision.calendar.value), SOURCE, decision.calendar.reason)]
+def policydesk_tags(request: Request, decision: Decision) -> tuple[Contribution, ...]:
+    calendar = decision.calendar
+    assert calendar is not None
+    return _TAGS.get(request.policies, (calendar.value, calendar.reason),
+                     lambda: (Contribution(hours_tag(calendar.value), SOURCE, calendar.reason),))
+
+
+_TAGS = PolicyCache()

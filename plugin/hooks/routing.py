@@ -10,6 +10,7 @@ agent's later reassignment stands.
 from __future__ import annotations
 
 from plugin.hookspecs import hookimpl
+from plugin.hooks.memo import PolicyCache
 from plugin.model import Contribution, Decision, Request, RouteRule, Routing, Verdict
 
 SOURCE = "policydesk.routing"
@@ -27,8 +28,22 @@ def _route(request: Request, decision: Decision, rule: RouteRule, why: str) -> V
     return Verdict(Routing(rule.group, owner), SOURCE, reason)
 
 
+_CACHE = PolicyCache()
+
+
 @hookimpl(trylast=True)
 def policydesk_routing(request: Request, decision: Decision) -> Verdict[Routing]:
+    emergency = decision.emergency
+    advice = decision.advice
+    managers = decision.account_managers.value if decision.account_managers is not None else {}
+    key = (emergency is not None and emergency.value.eligible,
+           None if advice is None else (advice.value.included, advice.value.queued_until is None),
+           request.ticket.category, decision.plan.value if decision.plan is not None else None,
+           tuple(sorted(managers.items())))
+    return _CACHE.get(request.policies, key, lambda: _routing(request, decision))
+
+
+def _routing(request: Request, decision: Decision) -> Verdict[Routing]:
     rules = request.policies.routing
     emergency = decision.emergency
     if rules.emergency is not None and emergency is not None and emergency.value.eligible:

@@ -3,14 +3,22 @@
 from __future__ import annotations
 
 from plugin.hookspecs import hookimpl
+from plugin.hooks.memo import PolicyCache
 from plugin.model import Contribution, Decision, Request, ScopeVerdict, Verdict
 from plugin.tags import OUT_OF_SCOPE_TAG
 
 SOURCE = "policydesk.scope"
 
 
+_CACHE = PolicyCache()
+
+
 @hookimpl(trylast=True)
 def policydesk_scope(request: Request, decision: Decision) -> Verdict[ScopeVerdict]:
+    return _CACHE.get(request.policies, request.ticket.category, lambda: _scope(request))
+
+
+def _scope(request: Request) -> Verdict[ScopeVerdict]:
     category = request.ticket.category
     rules = request.policies.scope
     if category is None:

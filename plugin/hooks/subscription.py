@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 
 from plugin.hookspecs import hookimpl
+from plugin.hooks.memo import PolicyCache
 from plugin.model import Organization, Policies, Verdict
 from plugin.subscription import (
     ChangeRequest,
@@ -22,10 +23,16 @@ from plugin.subscription import (
 SOURCE = "policydesk.subscription"
 
 
+_ELIGIBILITY = PolicyCache()
+
+
 @hookimpl(trylast=True)
 def policydesk_plan_eligibility(policies: Policies, organization: Organization, plan: str) -> Verdict[bool]:
-    eligible, reason = plan_eligibility(policies, organization, plan)
-    return Verdict(eligible, SOURCE, reason)
+    def build() -> Verdict[bool]:
+        eligible, reason = plan_eligibility(policies, organization, plan)
+        return Verdict(eligible, SOURCE, reason)
+
+    return _ELIGIBILITY.get(policies, (organization.name, organization.partner, plan), build)
 
 
 @hookimpl(trylast=True)

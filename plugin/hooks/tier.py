@@ -4,14 +4,26 @@ from __future__ import annotations
 
 from plugin.model import Request
 from plugin.hookspecs import hookimpl
-from plugin.model import PRIORITIES, Contribution, Decision, Verdict
+from plugin.hooks.memo import PolicyCache
+from plugin.model import PRIORITIES, Contribution, Decision, EscalationStep, Verdict
 from plugin.tags import plan_tag
 
 SOURCE = "policydesk.tier"
 
 
+_PLANS = PolicyCache()
+_PRIORITIES = PolicyCache()
+_TAGS = PolicyCache()
+_NOTES = PolicyCache()
+
+
 @hookimpl(trylast=True)
 def policydesk_plan(request: Request, decision: Decision) -> Verdict[str]:
+    org = request.organization
+    return _PLANS.get(request.policies, (org.name, org.plan), lambda: _plan(request))
+
+
+def _plan(request: Request) -> Verdict[str]:
     org = request.organization
     policies = request.policies
     who = f"organization {org.name!r}" if org.name else "the organization"
@@ -34,18 +46,27 @@ def policydesk_priority(request: Request, decision: Decision) -> Verdict[str]:
     it is the one policydesk itself wrote (``ticket.applied_priority``), which returns to
     the plan's once what raised it no longer holds.
     """
+    emergency = decision.emergency
+    escalation = decision.escalation
+    step = escalation.value.step if escalation is not None else None
+    current = request.ticket.priority
+    agents = current if current in PRIORITIES and current != request.ticket.applied_priority else None
+    key = (decision.plan.value if decision.plan is not None else None,
+           emergency is not None and emergency.value.eligible,
+           None if step is None else (step.name, step.priority), agents)
+    return _PRIORITIES.get(request.policies, key, lambda: _priority(request, decision, key[1], step, agents))
+
+
+def _priority(request: Request, decision: Decision, emergency: bool, step: EscalationStep | None,
+              agents: str | None) -> Verdict[str]:
     plan = request.plan_of(decision)
     candidates = [(plan.priority, f"the {plan.title} plan's priority")]
-    emergency = decision.emergency
-    if emergency is not None and emergency.value.eligible:
+    if emergency:
         candidates.append((request.policies.scope.emergency_priority, "a granted 24/7 emergency"))
-    escalation = decision.escalation
-    if escalation is not None and escalation.value.step is not None and escalation.value.step.priority:
-        step = escalation.value.step
+    if step is not None and step.priority:
         candidates.append((step.priority, f"escalation step {step.name!r}"))
-    current = request.ticket.priority
-    if current in PRIORITIES and current != request.ticket.applied_priority:
-        candidates.append((current, "the ticket's current priority, set by an agent (never lowered)"))
+    if agents is not None:
+        candidates.append((agents, "the ticket's current priority, set by an agent (never lowered)"))
     value, why = max(candidates, key=lambda c: _rank(c[0]))
     return Verdict(value, SOURCE, f"{value} from {why}")
 
@@ -58,13 +79,16 @@ def _rank(priority: str) -> int:
 
 
 @hookimpl(trylast=True)
-def policydesk_tags(request: Request, decision: Decision) -> list[Contribution]:
-    assert decision.plan is not None
-    return [Contribution(plan_tag(decision.plan.value), SOURCE, decision.plan.reason)]
+def policydesk_tags(request: Request, decision: Decision) -> tuple[Contribution, ...]:
+    plan = decision.plan
+    assert plan is not None
+    return _TAGS.get(request.policies, (plan.value, plan.reason),
+                     lambda: (Contribution(plan_tag(plan.value), SOURCE, plan.reason),))
 
 
 @hookimpl(trylast=True)
-def policydesk_notes(request: Request, decision: Decision) -> list[Contribution]:
-    assert decision.plan is not None
-    plan = request.plan_of(decision)
-    return [Contribution(f"Plan: {plan.title}.", SOURCE, decision.plan.reason)]
+def policydesk_notes(request: Request, decision: Decision) -> tuple[Contribution, ...]:
+    verdict = decision.plan
+    assert verdict is not None
+    return _NOTES.get(request.policies, (verdict.value, verdict.reason), lambda: (
+        Contribution(f"Plan: {request.plan_of(decision).title}.", SOURCE, verdict.reason),))

@@ -244,15 +244,18 @@ def _bulk_timers(store: Store, due: list[dt.datetime], later: int, far: dt.datet
     rows = [(f"D{n}", "k", "breach", when) for n, when in enumerate(due)]
     rows += [(f"L{n}", "k", "breach", far + dt.timedelta(seconds=n)) for n in range(later)]
     created = store._ts(far)  # type: ignore[attr-defined]
-    with store._tx() as tx:  # type: ignore[attr-defined]
-        for start in range(0, len(rows), 150):
-            chunk = rows[start:start + 150]
-            tx.execute(
-                "INSERT INTO timers (ticket_id, deadline_key, step, due_at, created_at) VALUES "
-                + ", ".join(["(?, ?, ?, ?, ?)"] * len(chunk)),
-                [v for r in chunk for v in (r[0], r[1], r[2], store._ts(r[3]), created)],  # type: ignore[attr-defined]
-            )
-        if store.dialect == "postgres":
+    # Several transactions: each stays well inside the store's per-transaction deadline.
+    for batch in range(0, len(rows), 6000):
+        with store._tx() as tx:  # type: ignore[attr-defined]
+            for start in range(batch, min(batch + 6000, len(rows)), 150):
+                chunk = rows[start:start + 150]
+                tx.execute(
+                    "INSERT INTO timers (ticket_id, deadline_key, step, due_at, created_at) VALUES "
+                    + ", ".join(["(?, ?, ?, ?, ?)"] * len(chunk)),
+                    [v for r in chunk for v in (r[0], r[1], r[2], store._ts(r[3]), created)],  # type: ignore[attr-defined]
+                )
+    if store.dialect == "postgres":
+        with store._tx() as tx:  # type: ignore[attr-defined]
             tx.execute("ANALYZE timers")
 
 

@@ -53,6 +53,13 @@ class Clock:
     def now(self) -> str:
         return format_ms(self.now_ms())
 
+    def travel_to(self, instant: dt.datetime | None) -> None:
+        """Make "now" ``instant`` (``None``: real time again), going back in time if asked:
+        tests create tickets in a past month this way."""
+        with self._lock:
+            self.offset = 0.0 if instant is None else instant.timestamp() - time.time()
+            self._last = 0
+
     def now_dt(self) -> dt.datetime:
         return dt.datetime.fromtimestamp(time.time() + self.offset, tz=dt.timezone.utc)
 

@@ -168,3 +168,43 @@ def test_cli_bad_month_is_one_line(tmp_path):
         capture_output=True, text=True, cwd=tmp_path, timeout=60)
     assert result.returncode == 1 and "Traceback" not in result.stderr
     assert "YYYY-MM" in result.stderr and len(result.stderr.strip().splitlines()) == 1
+
+
+def test_statement_from_the_zammad_standin(bundled_policies):
+    """Two e-mails to Uhrwerk Digital (Pro, 2 h) in November, answered through Zammad's API:
+    one after 1 h (met), one after 3 h (breached by 60 business minutes)."""
+    from integrations.statement.source import statements_from_zammad
+    from integrations.zammad.adapter import ZammadClient
+    from integrations.zammad_standin import running_standin
+    from zammad_api import Api
+
+    with running_standin() as zammad:
+        api = Api(zammad.url, zammad.admin_token)
+        users = api.get("users", params={"per_page": 500}).json()
+        jonas = next(u for u in users if u["email"] == "jonas.keller@uhrwerk.ch")
+        org_id = jonas["organization_id"]
+        numbers = []
+        for day, answer_after in ((3, 60), (4, 180)):
+            zammad.state.clock.travel_to(at(day, 10))
+            ticket = api.post("tickets", json={
+                "title": f"mail of {day} Nov", "group": "Users", "customer_id": jonas["id"],
+                "article": {"subject": "help", "body": "please", "type": "email", "sender": "Customer",
+                            "internal": False}}).json()
+            numbers.append(ticket["number"])
+            zammad.state.clock.travel_to(at(day, 10) + dt.timedelta(minutes=answer_after))
+            answered = api.post("ticket_articles", json={
+                "ticket_id": ticket["id"], "body": "on it", "type": "email", "sender": "Agent", "internal": False,
+                "to": "jonas.keller@uhrwerk.ch"})
+            assert answered.status_code == 201, answered.text
+        zammad.state.clock.travel_to(None)
+        client = ZammadClient(zammad.url, zammad.admin_token, timeout=5)
+        (s,) = statements_from_zammad(client, bundled_policies, Month(2026, 11), organization_ids=[org_id], as_of=AS_OF)
+    assert s.organization_name == "Uhrwerk Digital GmbH" and [p.plan for p in s.plans] == ["pro"]
+    assert (s.total.requests, s.total.due, s.total.met) == (2, 2, 1)
+    assert dict(s.requests_by_channel) == {"email": 2}
+    (breach,) = s.breaches
+    assert breach.number == numbers[1] and breach.title == "mail of 4 Nov"
+    # the stand-in stamps milliseconds as the requests arrive: to the second
+    assert abs((breach.due - at(4, 12)).total_seconds()) < 1 and abs((breach.answered - at(4, 13)).total_seconds()) < 1
+    assert breach.late_minutes == pytest.approx(60, abs=0.05)
+    assert s.account_managers == {"account_manager": "ana.keller@provider.example"}

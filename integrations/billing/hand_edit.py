@@ -28,7 +28,8 @@ from integrations.zammad import mapping
 
 log = logging.getLogger("policydesk.billing")
 
-__all__ = ["HAND_EDIT", "contradictions", "hand_edit_policy", "handle_organization_record"]
+__all__ = ["HAND_EDIT", "check_changed_organizations", "contradictions", "hand_edit_policy",
+           "handle_organization_record"]
 
 HAND_EDIT = "billing.hand_edit"
 #: The attributes the billing contract owns (the support code too: it is policydesk's).
@@ -84,3 +85,21 @@ def handle_organization_record(adapter: Any, store: Store, record: Mapping[str, 
         return "warned"
     log.warning("organization %s: hand edit of %s contradicts the billing contract; reverting", organization_id, fields)
     return "reverted"
+
+
+def check_changed_organizations(adapter: Any, store: Store, since: dt.datetime | None, now: dt.datetime,
+                                policies: Any = None) -> dict[str, int]:
+    """Walk Zammad's organizations (``GET /api/v1/organizations``, page by page) and hand
+    each one updated at or after ``since`` (all when ``None``) to
+    `handle_organization_record`; returns how many ended how. For the catch-up's loop."""
+    from integrations.zammad.mapping import parse_instant
+    from integrations.zammad.resources import iter_all
+
+    outcomes: dict[str, int] = {}
+    for record in iter_all(adapter.client.organizations, per_page=500):
+        updated = parse_instant(record.get("updated_at"))
+        if since is not None and updated is not None and updated < since:
+            continue
+        outcome = handle_organization_record(adapter, store, record, now, policies)
+        outcomes[outcome] = outcomes.get(outcome, 0) + 1
+    return outcomes

@@ -476,7 +476,7 @@ def test_against_zammad_onboarding_scheduled_cancellation_and_hand_edit(zammad, 
     """The issue's checks against the stand-in: a first `created plus` for an Enterprise desk
     inside its commitment is 409 with Zammad unchanged; Pro cancelled on its commitment end
     keeps `pro` in Zammad until that day; a hand edit is reverted."""
-    from integrations.billing.hand_edit import handle_organization_record
+    from integrations.billing.hand_edit import check_changed_organizations, handle_organization_record
     from integrations.billing.onboarding import zammad_organizations
     from integrations.scheduler import Scheduler
 
@@ -516,6 +516,9 @@ def test_against_zammad_onboarding_scheduled_cancellation_and_hand_edit(zammad, 
     record = adapter.client.organizations.find(org["id"])
     assert handle_organization_record(adapter, store, record, NOW, bundled_policies) == "reverted"
     work(NOW)
+    # the walk the catch-up runs finds nothing more to revert
+    outcomes = check_changed_organizations(adapter, store, None, NOW, bundled_policies)
+    assert "reverted" not in outcomes and outcomes.get("unchanged", 0) >= 1
     assert adapter.client.organizations.find(org["id"])["support_plan"] == "pro"
 
     class Metrics:

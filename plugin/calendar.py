@@ -39,6 +39,7 @@ _US = 1_000_000  # microseconds per second
 _ONE_US = dt.timedelta(microseconds=1)
 _DAY = 86_400  # seconds
 _US_PER_MINUTE = 60 * _US
+_fromtimestamp = dt.datetime.fromtimestamp
 #: How far `next_open` (and `add`, through closed stretches) looks before giving up.
 HORIZON_YEARS = 10
 #: Step used to detect UTC-offset transitions (no zone changes offset twice within 6 hours).
@@ -162,30 +163,49 @@ class BusinessCalendar:
         :raises ValueError: on naive ``start``, negative or non-finite ``minutes``, or a
             calendar that stays closed for `HORIZON_YEARS`.
         """
-        x = _to_us(start)
-        if isinstance(minutes, dt.timedelta):
+        # The hot path of every decision: helpers inlined, no datetime.replace for whole seconds.
+        try:
+            x = (start - _EPOCH) // _ONE_US
+        except TypeError:
+            raise ValueError(f"expected a timezone-aware datetime, got {start!r}") from None
+        if type(minutes) is int:
+            need = minutes * _US_PER_MINUTE
+        elif isinstance(minutes, dt.timedelta):
             need = minutes // _ONE_US
         else:
             if isinstance(minutes, float) and not math.isfinite(minutes):
                 raise ValueError(f"minutes must be finite, got {minutes!r}")
             need = round(minutes * _US_PER_MINUTE)  # exact for ints; floats to the microsecond
-        if need < 0:
-            raise ValueError(f"minutes must not be negative, got {minutes!r}")
-        if need == 0:
+        if need <= 0:
+            if need < 0:
+                raise ValueError(f"minutes must not be negative, got {minutes!r}")
             return self.next_open(start)
-        c = self._chunk_at(x)
-        i = bisect_right(c.starts, x) - 1
+        c = self._last
+        if c is None or not c.lo <= x < c.hi:
+            c = self._chunk_at(x)
+        starts = c.starts
+        i = bisect_right(starts, x) - 1
         # Open time of the chunk before x, plus the target: the position we look for.
-        target = need + (0 if i < 0 else c.cum[i] + min(x, c.ends[i]) - c.starts[i])
-        empty_years = 0
-        while target > c.total:  # the target lies in a later year: carry the rest over
-            empty_years = empty_years + 1 if c.total == 0 else 0
-            if empty_years > HORIZON_YEARS:
-                raise ValueError(f"calendar {self.name!r} stays closed for {HORIZON_YEARS} years after {start.isoformat()}")
-            target -= c.total
-            c = self._chunk(c.year + 1)
+        if i >= 0:
+            end = c.ends[i]
+            target = need + c.cum[i] + (x if x < end else end) - starts[i]
+        else:
+            target = need
+        if target > c.total:  # the target lies in a later year: carry the rest over
+            empty_years = 0
+            while target > c.total:
+                empty_years = empty_years + 1 if c.total == 0 else 0
+                if empty_years > HORIZON_YEARS:
+                    raise ValueError(f"calendar {self.name!r} stays closed for {HORIZON_YEARS} years after "
+                                     f"{start.isoformat()}")
+                target -= c.total
+                c = self._chunk(c.year + 1)
+            starts = c.starts
         j = bisect_left(c.cum_end, target)  # first interval with cum[j] < target <= cum_end[j]
-        return self._to_dt(c.starts[j] + target - c.cum[j])
+        seconds, micro = divmod(starts[j] + target - c.cum[j], _US)
+        if micro:
+            return _fromtimestamp(seconds, self.timezone).replace(microsecond=micro)
+        return _fromtimestamp(seconds, self.timezone)
 
     def open_minutes_between(self, a: dt.datetime, b: dt.datetime) -> float:
         """Open time in ``[a, b)`` in minutes (0 if ``b <= a``); exact to the microsecond."""
@@ -233,7 +253,9 @@ class BusinessCalendar:
 
     def _to_dt(self, x: int) -> dt.datetime:
         seconds, micro = divmod(x, _US)
-        return dt.datetime.fromtimestamp(seconds, self.timezone).replace(microsecond=micro)
+        if micro == 0:  # the common case (whole-second instants): no replace() copy
+            return _fromtimestamp(seconds, self.timezone)
+        return _fromtimestamp(seconds, self.timezone).replace(microsecond=micro)
 
     @staticmethod
     def _position(c: _Chunk, x: int) -> int:

@@ -41,42 +41,42 @@ class Engine:
         request = Request(ticket, organization, now, policies)
         calls = self.hooks.calls()  # one snapshot of how to call each hook, for this decision
         decision = Decision(now=now)
+        # One Decision, filled field by field: each hook sees the fields decided before it
+        # (later ones are still unset); nobody else holds it until it is returned.
+        fill = decision.__dict__
         stage = "plan"  # the hook being called, for the error boundary
         try:
-            # Each hook sees a new immutable Decision: a copy of the last with one field set
-            # (what ``decision.with_(field=value)`` returns, without its keyword handling).
             plan = _known(calls.plan(request, decision), policies.plans, "plan")
-            decision = _set(decision, "plan", plan)
+            fill["plan"] = plan
             stage = "language"
-            decision = _set(decision, "language", calls.language(request, decision))
+            fill["language"] = calls.language(request, decision)
             stage = "plan_eligibility"
-            decision = _set(decision, "eligibility", calls.plan_eligibility(policies, organization, plan.value))
+            fill["eligibility"] = calls.plan_eligibility(policies, organization, plan.value)
             stage = "scope"
-            decision = _set(decision, "scope", calls.scope(request, decision))
+            fill["scope"] = calls.scope(request, decision)
             stage = "emergency"
-            decision = _set(decision, "emergency", calls.emergency(request, decision))
+            fill["emergency"] = calls.emergency(request, decision)
             stage = "calendar"
-            decision = _set(
-                decision, "calendar", _known(calls.calendar(request, decision), policies.calendars, "calendar")
-            )
+            fill["calendar"] = _known(calls.calendar(request, decision), policies.calendars, "calendar")
             stage = "first_response_due"
-            decision = _set(decision, "first_response_due", calls.first_response_due(request, decision))
+            fill["first_response_due"] = calls.first_response_due(request, decision)
             stage = "account_managers"
-            decision = _set(decision, "account_managers", calls.account_managers(request, decision))
+            fill["account_managers"] = calls.account_managers(request, decision)
             stage = "escalation"
-            decision = _set(decision, "escalation", calls.escalation(request, decision))
+            fill["escalation"] = calls.escalation(request, decision)
             stage = "priority"
-            decision = _set(decision, "priority", calls.priority(request, decision))
+            fill["priority"] = calls.priority(request, decision)
             stage = "advice"
-            decision = _set(decision, "advice", calls.advice(request, decision))
+            fill["advice"] = calls.advice(request, decision)
             stage = "routing"
-            decision = _set(decision, "routing", calls.routing(request, decision))
+            fill["routing"] = calls.routing(request, decision)
             stage = "notifications"
-            decision = _set(decision, "notifications", calls.notifications(request, decision))
+            fill["notifications"] = calls.notifications(request, decision)
             stage = "tags"
-            decision = _set(decision, "tags", calls.tags(request, decision))
+            fill["tags"] = calls.tags(request, decision)
             stage = "notes"
-            return _set(decision, "notes", calls.notes(request, decision))
+            fill["notes"] = calls.notes(request, decision)
+            return decision
         except EngineError:
             raise
         except Exception as error:  # the one error boundary: say which plugin broke
@@ -101,17 +101,6 @@ class Engine:
         if self._subscriptions is None:
             self._subscriptions = SubscriptionRules(self.policies, self.hooks.pm)
         return self._subscriptions
-
-
-_new_object = object.__new__
-
-
-def _set(decision: Decision, name: str, value: object) -> Decision:
-    new = _new_object(Decision)
-    attrs = new.__dict__
-    attrs.update(decision.__dict__)
-    attrs[name] = value
-    return new
 
 
 def _known(verdict: Verdict[str] | None, known: object, what: str) -> Verdict[str]:

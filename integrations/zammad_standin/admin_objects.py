@@ -23,7 +23,10 @@ class AdminObjectsMixin:
             clean = self.cleanup(table, params, new=True)
             _validate_generic(self, table, clean, None)
             clean["created_by_id"] = clean["updated_by_id"] = actor
-            return self.insert(table, clean)
+            record = self.insert(table, clean)
+            if table in ("slas", "calendars"):
+                self.escalation_rebuild()
+            return record
 
     def update_generic(self, table: str, rid: Any, params: Mapping[str, Any], actor: int) -> dict[str, Any]:
         with self.lock:
@@ -37,6 +40,8 @@ class AdminObjectsMixin:
             _validate_generic(self, table, clean, record)
             record.update(copy.deepcopy(clean))
             self.touch(record, actor)
+            if table in ("slas", "calendars"):
+                self.escalation_rebuild()
             return record
 
     def delete_generic(self, table: str, rid: Any) -> None:
@@ -45,6 +50,8 @@ class AdminObjectsMixin:
             if table == "calendars" and any(s["calendar_id"] == record["id"] for s in self.all("slas")):
                 raise Unprocessable("Can't delete, object has references.")
             del self.tables[table][record["id"]]
+            if table in ("slas", "calendars"):
+                self.escalation_rebuild()
 
 
 def _validate_generic(state: Any, table: str, clean: dict[str, Any], record: Mapping[str, Any] | None) -> None:

@@ -131,6 +131,12 @@ def _check(ctx: Context, attribute: str, spec: Mapping[str, Any]) -> bool:
         return False
     if operator == "has changed":
         return ctx.changed(attribute)
+    if operator in ("has reached", "has reached warning"):
+        # time events (ticket.rb#process_escalation): escalation_at -> escalation(_warning),
+        # pending_time -> reminder_reached
+        if attribute == "ticket.pending_time":
+            return ctx.action == "reminder_reached"
+        return ctx.action == ("escalation" if operator == "has reached" else "escalation_warning")
     if operator in ("is set",):
         return current not in (None, "", [])
     if operator in ("not set", "is not set"):
@@ -176,8 +182,13 @@ def evaluate(ctx: Context, condition: Any) -> bool:
     return all(_check(ctx, attr, spec) for attr, spec in _flatten(condition))
 
 
+TIME_EVENTS = frozenset({"escalation", "escalation_warning", "reminder_reached"})
+
+
 def trigger_applies(ctx: Context, trigger: Mapping[str, Any]) -> bool:
-    if not trigger.get("active") or trigger.get("activator", "action") != "action":
+    """Action triggers run on create/update transactions, time triggers on time events."""
+    activator = trigger.get("activator", "action")
+    if not trigger.get("active") or activator != ("time" if ctx.action in TIME_EVENTS else "action"):
         return False
     condition = trigger.get("condition") or {}
     if ctx.action == "update" and trigger.get("execution_condition_mode", "selective") == "selective":

@@ -204,7 +204,8 @@ def ensure_admin(state: State, token: str | None) -> str:
 
 
 def build_state(seed: Any = None, *, webhook_backoff: float = 10.0, webhook_timeout: float = 30.0,
-                elasticsearch: bool | None = None) -> tuple[State, str, WebhookDispatcher]:
+                elasticsearch: bool | None = None, escalation_interval: float = 5.0,
+                ) -> tuple[State, str, WebhookDispatcher]:
     """A seeded State; ``elasticsearch=False`` clears the ``es_url`` setting (search runs on the
     database, see search.py), True sets one, None keeps the seed's (default: configured)."""
     state = State()
@@ -212,7 +213,8 @@ def build_state(seed: Any = None, *, webhook_backoff: float = 10.0, webhook_time
     if elasticsearch is not None:
         state.settings["es_url"] = "http://elasticsearch.invalid:9200" if elasticsearch else ""
     token = ensure_admin(state, token)
-    dispatcher = WebhookDispatcher(state, backoff=webhook_backoff, timeout=webhook_timeout)
+    dispatcher = WebhookDispatcher(state, backoff=webhook_backoff, timeout=webhook_timeout,
+                                   escalation_interval=escalation_interval)
     return state, token, dispatcher
 
 
@@ -226,15 +228,17 @@ class StandIn:
     Options: ``elasticsearch`` (False: a Zammad without a search index), ``call_delay``
     (seconds spent on every API request, e.g. 0.03 for a realistic Zammad),
     ``webhook_backoff`` (seconds per attempt number between webhook retries; Zammad: 10),
-    ``webhook_timeout`` (seconds per delivery attempt)."""
+    ``webhook_timeout`` (read timeout per delivery attempt; Zammad: 30), ``escalation_interval``
+    (seconds between time-event runs, see escalation.py; 0: only ``state.process_escalation()``)."""
 
     def __init__(self, seed: Any = None, *, host: str = "127.0.0.1", port: int = 0, threads: int = 16,
                  webhook_backoff: float = 10.0, webhook_timeout: float = 30.0, elasticsearch: bool | None = None,
-                 call_delay: float = 0.0) -> None:
+                 call_delay: float = 0.0, escalation_interval: float = 5.0) -> None:
         from integrations.serving import create_server  # noqa: PLC0415 - the one way policydesk serves WSGI
 
         self.state, self.admin_token, self.dispatcher = build_state(
-            seed, webhook_backoff=webhook_backoff, webhook_timeout=webhook_timeout, elasticsearch=elasticsearch)
+            seed, webhook_backoff=webhook_backoff, webhook_timeout=webhook_timeout, elasticsearch=elasticsearch,
+            escalation_interval=escalation_interval)
         self.app = ZammadApp(self.state, call_delay=call_delay)
         self._server = create_server(self.app, host, port, threads=threads, ident="nginx",
                                      clear_untrusted_proxy_headers=True)

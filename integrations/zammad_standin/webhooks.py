@@ -47,7 +47,7 @@ from urllib.parse import urlencode, urljoin
 
 import requests
 
-from integrations.zammad_standin.conditions import Context, trigger_applies
+from integrations.zammad_standin.conditions import TIME_EVENTS, Context, trigger_applies
 from integrations.zammad_standin.custom_payload import render_custom_payload
 from integrations.zammad_standin.state import State
 
@@ -148,8 +148,11 @@ class WebhookDispatcher:
     """Runs triggers on each transaction and delivers webhooks from a background thread."""
 
     def __init__(self, state: State, *, backoff: float = 10.0, timeout: float = 30.0,
-                 sleep: Callable[[float], None] | None = None) -> None:
+                 sleep: Callable[[float], None] | None = None, escalation_interval: float = 5.0) -> None:
         self.state = state
+        #: seconds between runs of process_escalation (0: only when called)
+        self.escalation_interval = escalation_interval
+        self._next_escalation = time.monotonic() + escalation_interval
         self.backoff = backoff
         self.timeout = timeout
         self.deliveries: list[Delivery] = []
@@ -180,13 +183,15 @@ class WebhookDispatcher:
                 user=state.find("users", event["user_id"]), changes=set(event["changes"]),
                 before=event.get("before"), tags=list(event.get("tags") or []), state=state,
             )
-            for trigger in state.all("triggers"):
+            for trigger in sorted(state.all("triggers"), key=lambda t: str(t.get("name") or "")):  # order(:name)
                 try:
                     applies = trigger_applies(ctx, trigger)
                 except Exception:  # noqa: BLE001  - a broken trigger must not break the request
                     log.exception("trigger %s: condition failed", trigger["id"])
                     continue
                 if not applies:
+                    continue
+                if event["type"] in TIME_EVENTS and state.time_trigger_performed(trigger, event):
                     continue
                 perform = trigger.get("perform") or {}
                 webhook = perform.get("notification.webhook")
@@ -209,6 +214,8 @@ class WebhookDispatcher:
             timeout = 0.2
             if pending:
                 timeout = max(0.0, min(t for t, _ in pending) - time.monotonic())
+            if self.escalation_interval:
+                timeout = max(0.0, min(timeout, self._next_escalation - time.monotonic()))
             try:
                 item = self._queue.get(timeout=timeout)
                 if item is None:
@@ -223,6 +230,12 @@ class WebhookDispatcher:
                 again = self._attempt(delivery)
                 if again is not None:
                     pending.append((time.monotonic() + again, delivery))
+            if self.escalation_interval and time.monotonic() >= self._next_escalation:
+                self._next_escalation = time.monotonic() + self.escalation_interval
+                try:  # Zammad's scheduler runs Ticket.process_escalation periodically
+                    self.state.process_escalation()
+                except Exception:  # noqa: BLE001  - the scheduler keeps running
+                    log.exception("process_escalation failed")
 
     def _attempt(self, delivery: Delivery) -> float | None:
         """One try; returns the delay before the next try, or None when finished."""

@@ -96,6 +96,13 @@ def _permute(value: int, width: int, key: bytes, inverse: bool = False) -> int:
     return left * modulus + right
 
 
+def typed(record: Mapping[str, Any], attribute: str) -> bool:
+    """Whether an agent typed something into ``attribute``: its value (Zammad's default
+    payload) or the ``<attribute>_typed`` marker sync's payload sends instead of the code."""
+    marker = str(record.get(f"{attribute}_typed") or "").strip().lower()
+    return bool(normalise(record.get(attribute))) or marker in ("true", "1", "yes")
+
+
 def normalise(entered: Any) -> str:
     """What was typed, without spaces, dashes, dots and slashes."""
     return "".join(ch for ch in str(entered or "") if ch not in " \t-._/")
@@ -146,7 +153,7 @@ def check_support_code_entry(adapter: Any, store: Any, ticket_id: int | str, sta
     audits the outcome.
     """
     record = getattr(state, "record", None) or {}
-    if not normalise(record.get(TICKET_SUPPORT_CODE)):
+    if not typed(record, TICKET_SUPPORT_CODE):
         return None
     client = adapter.client
     fresh = client.tickets.find(ticket_id) or {}

@@ -187,8 +187,10 @@ def check_vip_entry(adapter: Any, store: Store, ticket_id: int | str, state: Any
     includes one; on a ticket without an organization the code identifies it (the keyed
     index) and the ticket gets that organization.
     """
+    from integrations.support_code import typed
+
     record = getattr(state, "record", None) or {}
-    if not normalise(record.get(TICKET_VIP_CODE)):
+    if not typed(record, TICKET_VIP_CODE):
         return None
     client = adapter.client
     fresh = client.tickets.find(ticket_id)

@@ -140,3 +140,18 @@ def test_typed_code_links_flags_and_is_cleared(zammad, adapter, store) -> None:
     assert client.tickets.find(tid)["organization_id"] == other["id"]
     results = [e.data["result"] for e in store.audit_log(subject=f"ticket:{tid}", kind="support_code_check")]
     assert results == [TAG_LINKED, TAG_INVALID, TAG_MISMATCH, TAG_LINKED]
+
+
+def test_the_typed_marker_of_syncs_payload_is_enough(zammad, adapter, store) -> None:
+    """sync's webhook payload carries `<attribute>_typed` instead of the code: the code is read from Zammad."""
+    from types import SimpleNamespace
+
+    from integrations.support_code import typed
+
+    assert typed({"policydesk_support_code_typed": "true"}, TICKET_SUPPORT_CODE)
+    assert not typed({"policydesk_support_code_typed": "false", TICKET_SUPPORT_CODE: ""}, TICKET_SUPPORT_CODE)
+    ticket = next(t for t in zammad.state.all("tickets") if t["title"] == "Question about our invoice")
+    _type(zammad, ticket["id"], support_code(ticket["organization_id"]))
+    state = SimpleNamespace(record={"id": ticket["id"], "policydesk_support_code_typed": "true"})
+    assert check_support_code_entry(adapter, store, ticket["id"], state, NOW) == TAG_LINKED
+    assert not adapter.client.tickets.find(ticket["id"]).get(TICKET_SUPPORT_CODE)

@@ -5,11 +5,16 @@ from __future__ import annotations
 
 import copy
 import re
-import uuid
-from typing import Any, Iterable, Mapping
+from typing import Any, Mapping
 
-from integrations.zammad_standin.errors import Forbidden, NotFound, ServerError, Unprocessable, validation_failed
-from integrations.zammad_standin.schema import ATTRIBUTE_OBJECTS, BELONGS_TO, COLUMNS, DATA_TYPES, OBJECT_LOOKUP_IDS, RESERVED_ATTRIBUTE_NAMES
+from integrations.zammad_standin.errors import Unprocessable
+from integrations.zammad_standin.schema import (
+    ATTRIBUTE_OBJECTS,
+    COLUMNS,
+    DATA_TYPES,
+    OBJECT_LOOKUP_IDS,
+    RESERVED_ATTRIBUTE_NAMES,
+)
 
 
 class ObjectManagerMixin:

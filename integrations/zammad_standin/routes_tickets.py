@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-from integrations.zammad_standin.errors import ApiError, Forbidden, NotFound, Unprocessable
+from integrations.zammad_standin.errors import Forbidden
 from integrations.zammad_standin.protocol import Request, Response, paginate
 from integrations.zammad_standin.search import search_tickets
 

@@ -236,6 +236,8 @@ class PlanChanges:
     upgrade: str  # "immediate"
     downgrade: str  # "never" | "after_commitment"
     cancel: str  # "after_commitment" | "any_time"
+    #: A hand edit in Zammad that contradicts the subscription: "revert" | "warn".
+    hand_edits: str = "revert"
 
 
 @dataclass(frozen=True)

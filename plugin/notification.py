@@ -72,3 +72,23 @@ def delivery_time(policies: Policies, kind: str, recipient: str, now: dt.datetim
     local = human_instant(at.astimezone(calendar.timezone))
     return False, at, (f"outside the {title}'s hours ({role.calendar!r} calendar): held for the digest "  # type: ignore[union-attr]
                        f"at {local}")
+
+
+def managers_to_mention(policies: Policies, decision: Any) -> tuple[str, ...]:
+    """The account managers to mention on the ticket at ``decision.now``: each role's person
+    while the role's hours are open, and all of them for what is urgent (a granted
+    emergency, when ``notifications.urgent`` lists it). A Zammad mention notifies at once,
+    so outside their hours managers hear through the escalation notifications and digests
+    instead (the seed: account managers are there "5/7 from 9 am to 6 pm")."""
+    managers = decision.account_managers.value if decision.account_managers is not None else {}
+    if not managers:
+        return ()
+    emergency = decision.emergency
+    urgent = "a granted 24/7 emergency" if (
+        emergency is not None and emergency.value.eligible and "emergency" in policies.urgent) else None
+    people = []
+    for role, person in managers.items():
+        immediate, _, _ = delivery_time(policies, "role", role, decision.now, urgent)
+        if immediate and person not in people:
+            people.append(person)
+    return tuple(people)

@@ -26,7 +26,7 @@ from plugin.policy.build import FILES, build
 from plugin.policy.crosschecks import CrossChecks
 from plugin.policy.errors import PolicyError, PolicyErrors, _sorted
 from plugin.policy.read import Document, read_document
-from plugin.policy.schema import SCHEMA_DIR, schema_errors
+from plugin.policy.schema import schema_errors
 from plugin.policy.values import MAX_TARGET_MINUTES, parse_duration
 
 __all__ = [
@@ -34,7 +34,6 @@ __all__ = [
     "MAX_TARGET_MINUTES",
     "PolicyError",
     "PolicyErrors",
-    "SCHEMA_DIR",
     "load_policies",
     "parse_duration",
     "validate_policies",

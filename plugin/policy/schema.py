@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from functools import lru_cache
-from pathlib import Path
 from typing import Any
 
 from jsonschema import Draft202012Validator
@@ -12,11 +11,6 @@ from jsonschema import Draft202012Validator
 from plugin.policy.errors import PolicyError
 from plugin.policy.read import Document
 from plugin.yamlsource import expected, json_path, schema_problems
-
-#: Where the schemas live in a source tree (read through `plugin.bundled`, which also
-#: finds them in an installed wheel): they describe what this code accepts.
-SCHEMA_DIR = Path(__file__).resolve().parents[2] / "policies"
-
 
 @lru_cache(maxsize=None)
 def _schema(name: str) -> tuple[dict[str, Any], Draft202012Validator]:

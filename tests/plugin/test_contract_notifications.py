@@ -118,3 +118,17 @@ def test_a_priority_an_agent_raised_is_kept(engine):
                priority="3 high", applied_priority="2 normal")
     d = engine.evaluate(t, PRO, zurich("2026-11-30 10:15"))
     assert d.priority.value == "3 high" and "agent" in d.priority.reason
+
+
+def test_managers_are_mentioned_only_within_their_hours_or_when_urgent(engine, bundled_policies):
+    from plugin.notification import managers_to_mention
+
+    t = Ticket(15, "email", zurich("2026-11-30 10:00"))
+    assert managers_to_mention(bundled_policies, engine.evaluate(t, ENTERPRISE, zurich("2026-11-30 10:00"))) == (
+        "ana@provider.example", "tom@provider.example")
+    night = Ticket(16, "email", zurich("2026-11-28 03:00"))
+    assert managers_to_mention(bundled_policies, engine.evaluate(night, ENTERPRISE, zurich("2026-11-28 03:00"))) == ()
+    call = Ticket(17, "phone", zurich("2026-11-28 03:00"), "infrastructure", "en", True)
+    assert len(managers_to_mention(bundled_policies, engine.evaluate(call, ENTERPRISE, zurich("2026-11-28 03:00")))) == 2
+    assert managers_to_mention(bundled_policies, engine.evaluate(t, Organization(3, plan="plus"),
+                                                                 zurich("2026-11-30 10:00"))) == ()

@@ -498,3 +498,12 @@ def test_the_contract_keys_load(bundled_policies):
     assert [s.id for s in bundled_policies.plans["pro"].escalation] == ["warning", "breach"]
     assert len(bundled_policies.version) == 12
     assert bundled_policies.calendar_specs["phone"].weekly[0][0] == Window(360, 1140)
+
+
+def test_hand_edits_default_to_revert_and_may_warn(tmp_path, bundled_policies):
+    assert bundled_policies.plan_changes.hand_edits == "revert"
+    shutil.copytree(POLICIES, tmp_path, dirs_exist_ok=True)
+    _replace(tmp_path / "plans.yaml", "  hand_edits: revert", "  hand_edits: warn")
+    assert load_policies(tmp_path).plan_changes.hand_edits == "warn"
+    _replace(tmp_path / "plans.yaml", "  hand_edits: warn", "  hand_edits: ignore")
+    assert any("hand_edits" in e.path for e in validate_policies(tmp_path))

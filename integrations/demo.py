@@ -273,7 +273,7 @@ class Demo:
         ticket = self.ticket(ticket_id)
         articles = self.api.get(f"{self.zammad.url}/api/v1/ticket_articles/by_ticket/{ticket_id}", timeout=10).json()
         notes = [a for a in articles if a.get("subject") == "policydesk" and a.get("internal")]
-        self.say(f"#{ticket_id} {label}: priority {ticket.get('priority')}, tags {' '.join(self.tags(ticket_id))}, "
+        self.say(f"#{ticket_id} {label}: priority {ticket.get('priority')}, tags {' '.join(sorted(self.tags(ticket_id)))}, "
                  f"due {ticket.get('policydesk_first_response_due') or '-'}")
         if notes:
             for line in str(notes[-1].get("body", "")).splitlines():

@@ -7,6 +7,8 @@ Tags (app/models/tag.rb, tags_controller.rb, policies/controllers/tags_controlle
   no-op (answer ``true``, nothing written);
 - a change touches the ticket (touch_reference_by_params: updated_at only, updated_by kept)
   and runs an update transaction (Tag includes HasTransactionDispatcher), so triggers fire;
+  the touch commits, so the escalation is recomputed (app/models/ticket/escalation.rb
+  after_commit): a tag that makes another SLA match changes the ticket's escalation;
 - Tag::WritesToTicketHistory logs 'added' / 'removed' with attribute 'tag'.
 
 Mentions (app/models/mention.rb, mentions_controller.rb, policies/controllers/mentions_controller_policy.rb,
@@ -87,6 +89,7 @@ class TagsMentionsMixin:
                 return True  # idempotent: nothing changed, no transaction
             before = copy.deepcopy(record)
             record["updated_at"] = self.clock.now()  # touch: updated_by_id is kept
+            self.escalation_update(record)  # ticket/escalation.rb: after_commit runs on touch too (tags select SLAs)
             snapshot = copy.deepcopy(record)
         self._transaction("update", record, None, actor, changes={"tags"}, before=before, after=snapshot)
         return True

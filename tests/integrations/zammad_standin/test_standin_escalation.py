@@ -144,3 +144,19 @@ def test_time_events_fire_time_triggers_once(desk: Any) -> None:
     desk.process_escalation()
     fired = [d.trigger_name for d in desk.deliveries if d.ticket_id == ticket["id"]]
     assert fired == ["warn", "esc"]
+
+
+def test_a_tag_that_selects_another_sla_changes_the_escalation(standin: Any, api: Any) -> None:
+    """ticket/escalation.rb (after_commit, also on the touch of a tag change) + sla.rb#for_ticket:
+    SLA conditions on ticket.tags apply as soon as the tag is added, over the API."""
+    calendar = api.post("calendars", json={"name": "always", "timezone": "Europe/Zurich", "business_hours": ALWAYS,
+                                           "public_holidays": {}}).json()
+    api.post("slas", json={"name": "a pro", "calendar_id": calendar["id"], "first_response_time": 120,
+                           "condition": {"ticket.tags": {"operator": "contains all", "value": "plan:pro"}}})
+    ticket = api.post("tickets", json={"title": "x", "group": "Support", "customer": "hans.meier@bergbahn-alpin.ch",
+                                       "article": {"type": "email", "sender": "Customer", "body": "b"}}).json()
+    assert ticket["first_response_escalation_at"] is None  # no SLA matches yet
+    api.post("tags/add", json={"object": "Ticket", "o_id": ticket["id"], "item": "plan:pro"})
+    due = api.get(f"tickets/{ticket['id']}").json()["first_response_escalation_at"]
+    created = parse_instant(ticket["created_at"]).replace(microsecond=0)
+    assert parse_instant(due) == created + dt.timedelta(minutes=120)

@@ -17,9 +17,12 @@ customer does not use the team's time. docs/plugins.md says so too.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Sequence
 
 from plugin.model import Policies
+
+if TYPE_CHECKING:
+    from plugin.calendar import BusinessCalendar
 
 #: A pause: (start, end); an end of ``None`` means paused now.
 Pause = tuple[dt.datetime, "dt.datetime | None"]
@@ -45,7 +48,7 @@ def pauses_clock(policies: Policies, state: str | None, ignore_escalation: bool 
     return state in ZAMMAD_PAUSE_STATES
 
 
-def deadline(calendar: Any, start: dt.datetime, minutes: float, pauses: Sequence[Pause] = ()) -> dt.datetime | None:
+def deadline(calendar: BusinessCalendar, start: dt.datetime, minutes: float, pauses: Sequence[Pause] = ()) -> dt.datetime | None:
     """When ``minutes`` of ``calendar``'s open time have run from ``start``, skipping ``pauses``.
 
     ``pauses`` are oldest first and do not overlap. ``None`` while the clock is paused
@@ -66,7 +69,7 @@ def deadline(calendar: Any, start: dt.datetime, minutes: float, pauses: Sequence
     return calendar.add(cursor, remaining)
 
 
-def business_minutes(calendar: Any, a: dt.datetime, b: dt.datetime, pauses: Sequence[Pause] = ()) -> float:
+def business_minutes(calendar: BusinessCalendar, a: dt.datetime, b: dt.datetime, pauses: Sequence[Pause] = ()) -> float:
     """Open minutes of ``calendar`` in ``[a, b)`` outside ``pauses`` (0 when ``b <= a``).
 
     The inverse of `deadline`: ``business_minutes(c, s, deadline(c, s, m, p), p) == m``.
@@ -84,7 +87,7 @@ def business_minutes(calendar: Any, a: dt.datetime, b: dt.datetime, pauses: Sequ
     return total
 
 
-def minutes_late(calendar: Any, due: dt.datetime, at: dt.datetime, pauses: Sequence[Pause] = ()) -> float:
+def minutes_late(calendar: BusinessCalendar, due: dt.datetime, at: dt.datetime, pauses: Sequence[Pause] = ()) -> float:
     """Business minutes by which ``at`` is past ``due`` (negative: minutes to spare)."""
     if at >= due:
         return business_minutes(calendar, due, at, pauses)

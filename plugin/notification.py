@@ -12,17 +12,20 @@ ticket's owner have no hours in the policies: they hear at once.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from croniter import croniter
 
 from plugin.model import Policies
 from plugin.timefmt import human_instant
 
+if TYPE_CHECKING:
+    from plugin.calendar import BusinessCalendar
+
 UTC = dt.timezone.utc
 
 
-def digest_time(role: Any, calendar: Any, now: dt.datetime) -> dt.datetime:
+def digest_time(role: Any, calendar: BusinessCalendar, now: dt.datetime) -> dt.datetime:
     """When a notification held at ``now`` for ``role`` goes out (UTC): the first tick of the
     role's digest schedule at or after the calendar's next opening; the opening itself when
     the role has no digest schedule."""
@@ -35,7 +38,7 @@ def digest_time(role: Any, calendar: Any, now: dt.datetime) -> dt.datetime:
     if cached is not None and cached[0] is calendar:
         return cached[1]
     start = opening.astimezone(calendar.timezone) - dt.timedelta(microseconds=1)
-    at = croniter(schedule, start).get_next(dt.datetime).astimezone(UTC)
+    at: dt.datetime = croniter(schedule, start).get_next(dt.datetime).astimezone(UTC)
     if len(_DIGESTS) >= _DIGEST_CACHE_SIZE:
         _DIGESTS.clear()
     _DIGESTS[key] = (calendar, at)

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
+from types import MappingProxyType
 from typing import Mapping
 
-from types import MappingProxyType
-
-from plugin.hookspecs import hookimpl
 from plugin.hooks.memo import PolicyCache
+from plugin.hookspecs import hookimpl
 from plugin.model import Contribution, Decision, Request, Verdict
 
 SOURCE = "policydesk.account_manager"

@@ -11,7 +11,14 @@ language (the policies' ``emergency.replies``) telling why, as the contract asks
 from __future__ import annotations
 
 from plugin.hookspecs import hookimpl
-from plugin.model import Contribution, Decision, EmergencyVerdict, Request, ScopeRules, Verdict
+from plugin.model import (
+    Contribution,
+    Decision,
+    EmergencyVerdict,
+    Request,
+    ScopeRules,
+    Verdict,
+)
 from plugin.tags import EMERGENCY_REFUSED_TAG, EMERGENCY_TAG
 
 SOURCE = "policydesk.emergency"
@@ -66,7 +73,7 @@ def policydesk_emergency(request: Request, decision: Decision) -> Verdict[Emerge
 def refusal_reply(rules: ScopeRules, refused_for: tuple[str, ...], language: str | None) -> tuple[str | None, str | None]:
     """The ready reply for a refused emergency, in ``language`` when the policies have it
     (else the fallback language), and that language; ``(None, None)`` without replies."""
-    lang = language if language in rules.emergency_replies else rules.reply_fallback_language
+    lang = language if language is not None and language in rules.emergency_replies else rules.reply_fallback_language
     texts = rules.emergency_replies.get(lang)
     if not texts:
         return None, None

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from plugin.hookspecs import hookimpl
 from plugin.hooks.memo import PolicyCache
+from plugin.hookspecs import hookimpl
 from plugin.language import SOURCE_TITLES
 from plugin.model import Decision, Request, Ticket, Verdict
 

@@ -32,4 +32,4 @@ class PolicyCache:
             if len(items) >= self._size:
                 items.clear()
             value = items[key] = build()
-        return value  # type: ignore[no-any-return]
+        return value

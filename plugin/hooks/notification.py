@@ -8,7 +8,15 @@ step's stable id, so the scheduler finds what to send by id, never by note text.
 from __future__ import annotations
 
 from plugin.hookspecs import hookimpl
-from plugin.model import GROUP_PREFIX, OWNER, Decision, EscalationStep, Notification, Plan, Request
+from plugin.model import (
+    GROUP_PREFIX,
+    OWNER,
+    Decision,
+    EscalationStep,
+    Notification,
+    Plan,
+    Request,
+)
 from plugin.notification import delivery_time
 
 SOURCE = "policydesk.notification"

@@ -9,8 +9,8 @@ agent's later reassignment stands.
 
 from __future__ import annotations
 
-from plugin.hookspecs import hookimpl
 from plugin.hooks.memo import PolicyCache
+from plugin.hookspecs import hookimpl
 from plugin.model import Contribution, Decision, Request, RouteRule, Routing, Verdict
 
 SOURCE = "policydesk.routing"

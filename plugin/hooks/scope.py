@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from plugin.hookspecs import hookimpl
 from plugin.hooks.memo import PolicyCache
+from plugin.hookspecs import hookimpl
 from plugin.model import Contribution, Decision, Request, ScopeVerdict, Verdict
 from plugin.tags import OUT_OF_SCOPE_TAG
 

@@ -13,7 +13,16 @@ import datetime as dt
 from plugin.calendar import BusinessCalendar
 from plugin.clock import deadline as clock_deadline
 from plugin.hookspecs import hookimpl
-from plugin.model import GROUP_PREFIX, OWNER, Contribution, Decision, EscalationState, Request, Ticket, Verdict
+from plugin.model import (
+    GROUP_PREFIX,
+    OWNER,
+    Contribution,
+    Decision,
+    EscalationState,
+    Request,
+    Ticket,
+    Verdict,
+)
 from plugin.timefmt import human_instant, human_minutes
 
 SOURCE = "policydesk.sla"

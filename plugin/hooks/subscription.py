@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import datetime as dt
 
-from plugin.hookspecs import hookimpl
 from plugin.hooks.memo import PolicyCache
+from plugin.hookspecs import hookimpl
 from plugin.model import Organization, Policies, Verdict
 from plugin.subscription import (
     ChangeRequest,

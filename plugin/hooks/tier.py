@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
-from plugin.model import Request
-from plugin.hookspecs import hookimpl
 from plugin.hooks.memo import PolicyCache
-from plugin.model import PRIORITIES, Contribution, Decision, EscalationStep, Verdict
+from plugin.hookspecs import hookimpl
+from plugin.model import (
+    PRIORITIES,
+    Contribution,
+    Decision,
+    EscalationStep,
+    Request,
+    Verdict,
+)
 from plugin.tags import plan_tag
 
 SOURCE = "policydesk.tier"

@@ -155,7 +155,9 @@ def _windows(windows: Iterable[Mapping[str, str]]) -> tuple[Window, ...]:
 
 
 def _calendar(name: str, calendar: Mapping[str, Any], default_timezone: str) -> Any:
-    from plugin.calendar import BusinessCalendar  # imported late: tests may stand in for it
+    from plugin.calendar import (
+        BusinessCalendar,  # imported late: tests may stand in for it
+    )
 
     weekly_spec = calendar["weekly"]
     weekly: dict[int, tuple[Window, ...]] = {}

@@ -33,6 +33,7 @@ from plugin.policy.values import (
 from plugin.yamlsource import Path as DocPath
 from plugin.yamlsource import did_you_mean
 
+
 @lru_cache(maxsize=1)
 def _zones() -> frozenset[str]:
     return frozenset(available_timezones())
@@ -268,7 +269,7 @@ class CrossChecks:
                                                   f"(line {line}); each plan needs its own rank")
                 ranks.setdefault(rank, name)
             try:
-                minutes: int | None = parse_duration(plan.get("first_response"))
+                minutes: int | None = parse_duration(plan.get("first_response"))  # type: ignore[arg-type]
             except ValueError:  # null, or malformed: the schema decides
                 minutes = None
             if minutes == 0:

@@ -6,6 +6,7 @@ from typing import Iterable
 
 from plugin.errors import UserError
 
+
 class PolicyError(Exception):
     """One problem in a policy file, pointing at the file, line and column (1-based)."""
 

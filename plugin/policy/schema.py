@@ -12,6 +12,7 @@ from plugin.policy.errors import PolicyError
 from plugin.policy.read import Document
 from plugin.yamlsource import expected, json_path, schema_problems
 
+
 @lru_cache(maxsize=None)
 def _schema(name: str) -> tuple[dict[str, Any], Draft202012Validator]:
     """The schema for policy file ``name``, checked against the Draft 2020-12 metaschema."""

@@ -6,15 +6,20 @@ import dataclasses
 import datetime as dt
 
 import pytest
+from support import zurich
 
 from plugin import hookimpl
-from plugin.clock import ZAMMAD_PAUSE_STATES, business_minutes, deadline, minutes_late, pauses_clock
+from plugin.clock import (
+    ZAMMAD_PAUSE_STATES,
+    business_minutes,
+    deadline,
+    minutes_late,
+    pauses_clock,
+)
 from plugin.engine import Engine
 from plugin.language import request_language
 from plugin.manager import get_plugin_manager
 from plugin.model import Organization, Ticket, Verdict
-
-from support import zurich
 
 
 @pytest.mark.parametrize("start, minutes, pauses", [

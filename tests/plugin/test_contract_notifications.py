@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import pytest
+from support import zurich
 
 from plugin import hookimpl
 from plugin.engine import Engine
 from plugin.manager import get_plugin_manager
 from plugin.model import Notification, Organization, Ticket
 from plugin.notification import delivery_time, digest_time
-
-from support import zurich
 
 PRO = Organization(1, "Acme", "pro", {"account_manager": "ana@provider.example"})
 ENTERPRISE = Organization(2, "Big", "enterprise", {"account_manager": "ana@provider.example",

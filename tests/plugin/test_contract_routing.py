@@ -5,13 +5,12 @@ from __future__ import annotations
 import dataclasses
 
 import pytest
+from support import zurich
 
 from plugin import hookimpl
 from plugin.engine import Engine
 from plugin.manager import get_plugin_manager
 from plugin.model import AdviceVerdict, Organization, Routing, Ticket, Verdict
-
-from support import zurich
 
 ENTERPRISE = Organization(2, "Big", "enterprise", {"account_manager": "ana@provider.example",
                                                    "technical_account_manager": "tom@provider.example"})

@@ -10,7 +10,13 @@ from plugin import hookimpl
 from plugin.engine import Engine
 from plugin.manager import get_plugin_manager
 from plugin.model import Organization, Verdict
-from plugin.subscription import ChangeRequest, Ruling, Subscription, SubscriptionRules, current_subscription
+from plugin.subscription import (
+    ChangeRequest,
+    Ruling,
+    Subscription,
+    SubscriptionRules,
+    current_subscription,
+)
 
 D = dt.date.fromisoformat
 

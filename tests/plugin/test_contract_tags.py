@@ -6,14 +6,13 @@ from __future__ import annotations
 import dataclasses
 
 import pytest
+from support import zurich
 
 from plugin import hookimpl
 from plugin.engine import Engine
 from plugin.manager import get_plugin_manager
 from plugin.model import Contribution, EscalationStep, Organization, Ticket
 from plugin.tags import EMERGENCY_TAG, hours_tag, plan_tag, sla_tags, tag_changes
-
-from support import zurich
 
 
 def test_a_tag_contributed_earlier_and_no_longer_wanted_is_removed():
@@ -90,7 +89,7 @@ def test_a_site_plugin_adds_its_tags_to_the_vocabulary(bundled_policies):
         item = next(c for c in engine.tag_vocabulary_items() if c.value == "acme:reviewed")
         assert (item.source, item.reason) == ("acme", "acme tags reviewed tickets")
         # Once the plugin stops contributing it, the tag goes (when it was applied before).
-        add, remove = tag_changes(None, {"acme:reviewed", "plan:plus"}, ["plan:plus"], engine.tag_vocabulary())
+        _, remove = tag_changes(None, {"acme:reviewed", "plan:plus"}, ["plan:plus"], engine.tag_vocabulary())
         assert remove == ("acme:reviewed",)
     finally:
         pm.unregister(name="acme")

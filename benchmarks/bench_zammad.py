@@ -1,0 +1,245 @@
+"""A realistic Zammad: every API call answered after a delay, tickets created through it, its
+own triggers delivering the webhooks.
+
+The Zammad stand-in (in this process, over HTTP) answers every request after
+``BENCH_ZAMMAD_DELAY`` seconds (default 0.030: Rails + PostgreSQL answer in tens of
+milliseconds). The real `policydesk serve` (SQLite store, default settings) runs beside it,
+configured by `policydesk sync` (webhook with sync's custom payload, triggers). Tickets are
+created at a steady rate through the stand-in's API, so the stand-in's "ticket created"
+trigger delivers each of them, and policydesk's own writes fire "ticket updated" as Zammad
+does. Measured:
+
+- Zammad calls per event by kind, counted at the stand-in (requests by policydesk's API
+  user for that ticket): a new ticket (including the echo events its writes cause), an
+  update that changes nothing (an agent edits the title);
+- webhook -> last write: from the stand-in sending the "ticket created" webhook to
+  policydesk's last write on that ticket landing, p50/p95/p99, at ``BENCH_ZAMMAD_RATE``
+  (default 5) new tickets a second;
+- the highest sustained rate: tickets created as fast as ``BENCH_ZAMMAD_CREATORS`` clients
+  can (default 12 at once) for a few seconds; the rate at which policydesk finished them.
+  Median of ``BENCH_ROUNDS`` (default 5) rounds, with min and max.
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO / "tests" / "helpers"))
+from service_harness import ADMIN_TOKEN, POLICYDESK_TOKEN, WEBHOOK_TOKEN, ServiceProcess, wait_until  # noqa: E402
+from zammad_api import Api  # noqa: E402
+
+from integrations.zammad_standin import running_standin  # noqa: E402
+
+CUSTOMERS = ["jonas.keller@uhrwerk.ch", "hans.meier@bergbahn-alpin.ch", "claire.favre@choco-leman.ch",
+             "it-ops@helvetia-retail.ch", "info@webatelier.ch"]
+POLICYDESK_USER = "policydesk@example.com"
+CREATED_TRIGGER = "policydesk 10 ticket created"
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else float("nan")
+
+
+def ticket_of(entry: Any) -> int | None:
+    """The ticket a logged request is about (path, tag/mention/article body, query)."""
+    parts = entry.path.rstrip("/").split("/")
+    if "tickets" in parts and parts[-1].isdigit():
+        return int(parts[-1])
+    for source in (entry.body if isinstance(entry.body, dict) else {}, entry.query or {}):
+        for key in ("o_id", "mentionable_id", "ticket_id"):
+            if str(source.get(key, "")).isdigit():
+                return int(source[key])
+    return None
+
+
+class Desk:
+    """The stand-in with its per-call delay, and policydesk serving beside it."""
+
+    def __init__(self, zammad: Any, service: ServiceProcess, delay: float) -> None:
+        self.zammad, self.service, self.delay = zammad, service, delay
+        self.api = Api(zammad.url, ADMIN_TOKEN)
+        self.customer_ids = {c: self.api.get(f"users/search?query={c}").json()[0]["id"] for c in CUSTOMERS}
+        self._n = 0
+        self._lock = threading.Lock()
+
+    def create_ticket(self) -> int:
+        with self._lock:
+            self._n += 1
+            n = self._n
+        customer = CUSTOMERS[n % len(CUSTOMERS)]
+        response = self.api.post("tickets", json={
+            "title": f"bench {n}", "group": "Support", "customer_id": self.customer_ids[customer],
+            "article": {"type": "email" if n % 3 else "phone", "sender": "Customer", "subject": f"bench {n}",
+                        "body": "Our mail server rejects every message since this morning.", "internal": False}})
+        return int(response.json()["id"])
+
+    def policydesk_calls(self, since: float = 0.0) -> dict[int | None, list[Any]]:
+        out: dict[int | None, list[Any]] = {}
+        for entry in self.zammad.state.requests.all():
+            if entry.at >= since and (entry.user or "").lower() == POLICYDESK_USER:
+                out.setdefault(ticket_of(entry), []).append(entry)
+        return out
+
+    def last_writes(self, tickets: set[int], since: float) -> dict[int, float]:
+        """When policydesk's last write of each ticket landed (the request plus Zammad's delay)."""
+        out: dict[int, float] = {}
+        for ticket, entries in self.policydesk_calls(since).items():
+            if ticket in tickets:
+                writes = [e.at for e in entries if e.is_write]
+                if writes:
+                    out[ticket] = max(writes) + self.delay
+        return out
+
+    def webhook_sent(self, tickets: set[int]) -> dict[int, float]:
+        """When the stand-in sent each ticket's "ticket created" webhook."""
+        out: dict[int, float] = {}
+        for delivery in list(self.zammad.deliveries):
+            if delivery.ticket_id in tickets and delivery.trigger_name == CREATED_TRIGGER and delivery.attempts:
+                first = delivery.attempts[0]
+                out.setdefault(delivery.ticket_id, first.started - first.duration)
+        return out
+
+    def settled(self, tickets: set[int], since: float, quiet: float = 1.0) -> bool:
+        """Every ticket has its fingerprint and nothing was written for ``quiet`` seconds."""
+        state = self.zammad.state
+        with state.lock:
+            done = all(state.tables["tickets"][t].get("policydesk_fingerprint") for t in tickets)
+        writes = self.last_writes(tickets, since)
+        return done and (not writes or time.time() - max(writes.values()) > quiet)
+
+
+def steady(desk: Desk, rate: float, seconds: float) -> list[int]:
+    """Create tickets at ``rate`` a second for ``seconds`` (open loop, several clients)."""
+    count = max(1, int(rate * seconds))
+    start = time.monotonic()
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        futures = []
+        for n in range(count):
+            pause = start + n / rate - time.monotonic()
+            if pause > 0:
+                time.sleep(pause)
+            futures.append(pool.submit(desk.create_ticket))
+        return [f.result() for f in futures]
+
+
+def flat_out(desk: Desk, seconds: float, creators: int) -> list[int]:
+    """Create tickets as fast as ``creators`` clients can, for ``seconds``."""
+    deadline = time.monotonic() + seconds
+    created: list[int] = []
+    lock = threading.Lock()
+
+    def creator() -> None:
+        while time.monotonic() < deadline:
+            tid = desk.create_ticket()
+            with lock:
+                created.append(tid)
+
+    threads = [threading.Thread(target=creator) for _ in range(creators)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return created
+
+
+def calls_per_ticket(desk: Desk, tickets: list[int], since: float) -> tuple[float, float]:
+    calls = desk.policydesk_calls(since)
+    per = [len(calls.get(t, [])) for t in tickets]
+    return statistics.mean(per), max(per)
+
+
+def main() -> str:
+    delay = float(os.environ.get("BENCH_ZAMMAD_DELAY", "0.030"))
+    rate = float(os.environ.get("BENCH_ZAMMAD_RATE", "5"))
+    rounds = int(os.environ.get("BENCH_ROUNDS", "5"))
+    seconds = float(os.environ.get("BENCH_SECONDS", "6"))
+    creators = int(os.environ.get("BENCH_ZAMMAD_CREATORS", "12"))
+    with running_standin(webhook_backoff=0.05, threads=96) as zammad, tempfile.TemporaryDirectory() as tmp_name:
+        tmp = Path(tmp_name)
+        service = ServiceProcess(zammad.url, f"sqlite:///{tmp / 'bench.db'}", tmp / "service.log",
+                                 POLICYDESK_LOG_LEVEL="WARNING").start()
+        try:
+            configure(zammad, service.url)
+            zammad.state.faults.slow_for(24 * 3600, delay=delay)  # every call, from here on
+            desk = Desk(zammad, service, delay)
+            warm = steady(desk, 2, 2)  # users/me, states, article types, user look-ups: once per process
+            wait_until(lambda: desk.settled(set(warm), 0.0), timeout=60, interval=0.2, what="warm-up")
+            once = len(desk.policydesk_calls().get(None, []))
+
+            # 1. latency at a steady rate, and calls per new ticket
+            latencies: list[float] = []
+            new_calls: list[float] = []
+            worst_calls = 0
+            for _ in range(rounds):
+                since = time.time()
+                tickets = steady(desk, rate, seconds)
+                wait_until(lambda: desk.settled(set(tickets), since), timeout=120, interval=0.2, what="round")
+                sent, last = desk.webhook_sent(set(tickets)), desk.last_writes(set(tickets), since)
+                latencies += [(last[t] - sent[t]) * 1000 for t in tickets if t in sent and t in last]
+                mean, worst = calls_per_ticket(desk, tickets, since)
+                new_calls.append(mean)
+                worst_calls = max(worst_calls, worst)
+
+            # 2. an update that changes nothing: an agent edits the title
+            since = time.time()
+            for t in tickets:
+                desk.api.put(f"tickets/{t}", json={"title": f"edited {t}"})
+            time.sleep(2.0)
+            wait_until(lambda: desk.settled(set(tickets), since), timeout=60, interval=0.2, what="edits")
+            unchanged_mean, unchanged_worst = calls_per_ticket(desk, tickets, since)
+
+            # 3. the highest sustained rate
+            rates: list[float] = []
+            for _ in range(rounds):
+                since = time.time()
+                started = time.time()
+                created = flat_out(desk, seconds, creators)
+                created_rate = len(created) / (time.time() - started)
+                wait_until(lambda: desk.settled(set(created), since, quiet=0.5), timeout=180, interval=0.2,
+                           what="flat-out round")
+                last = desk.last_writes(set(created), since)
+                finished = max(last.values()) - started
+                rates.append(min(created_rate, len(created) / finished))
+        finally:
+            service.stop()
+    unchanged = f"{unchanged_mean:.2f} (max {unchanged_worst})"
+    return "\n".join([
+        f"Zammad stand-in answering every call after {delay * 1000:.0f} ms; policydesk serve with default "
+        f"settings (SQLite, POLICYDESK_WORKERS default); tickets created through the stand-in, its own triggers "
+        f"delivering; {rounds} rounds",
+        "",
+        "| event | Zammad calls by policydesk |",
+        "|---|---:|",
+        f"| new ticket, including the echoes of its writes | {statistics.mean(new_calls):.2f} per ticket "
+        f"(max {worst_calls}) |",
+        f"| update that changes nothing (title edited) | {unchanged} per update |",
+        f"| once per process (users/me, ticket states, article types, user look-ups) | {once} |",
+        "",
+        "| benchmark | events | p50 | p95 | p99 | median (min-max) |",
+        "|---|---:|---:|---:|---:|---:|",
+        f"| webhook -> last write, {rate:g} new tickets/s | {len(latencies)} | {percentile(latencies, 0.5):.0f} ms | "
+        f"{percentile(latencies, 0.95):.0f} ms | {percentile(latencies, 0.99):.0f} ms | |",
+        f"| highest sustained rate ({creators} creating clients) | {rounds} rounds | | | | "
+        f"{statistics.median(rates):.0f}/s ({min(rates):.0f}-{max(rates):.0f}) |",
+    ])
+
+
+def configure(zammad: Any, service_url: str) -> None:
+    """`policydesk sync` as an admin runs it (attributes, calendars, SLAs, webhook, triggers)."""
+    from service_harness import sync_zammad
+
+    sync_zammad(zammad.url, service_url)
+
+
+if __name__ == "__main__":
+    print(main())

@@ -116,6 +116,10 @@ class Worker:
         self._running = 0
         self._store_down = False
         self._unrecorded: list[tuple[Job, str]] = []  # done, but the store could not be told
+        self._finished: list[tuple[Job, str]] = []  # done, to be recorded by the next commit
+        self._finishing = threading.Condition()
+        self._batching = False  # `run` records completions in groups (one commit for many)
+        self._drained = threading.Event()  # no job runs any more: the recorder may end
 
     # ----------------------------------------------------------------- one batch
 
@@ -164,6 +168,14 @@ class Worker:
             return
         finally:
             self.metrics.processing_latency.labels(source=job.source).observe(time.perf_counter() - started)
+        if self._batching:
+            with self._finishing:
+                self._finished.append((job, outcome))
+                self._finishing.notify()
+            return
+        self._record(job, outcome)
+
+    def _record(self, job: Job, outcome: str) -> None:
         try:
             completed = self.store.complete(job.id, worker=self.name)
         except Exception as error:  # the store is down: tell it again when it is back
@@ -207,6 +219,10 @@ class Worker:
         pool = ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix=f"job-{self.name}")
         heartbeat = threading.Thread(target=self._keep_leases, name=f"lease-{self.name}", daemon=True)
         heartbeat.start()
+        self._batching = True
+        self._drained.clear()
+        recorder = threading.Thread(target=self._record_finished, name=f"done-{self.name}", daemon=True)
+        recorder.start()
         try:
             while not self.stopping.is_set():
                 with self._lock:  # claim ahead by one round, so a slot never waits for the store
@@ -225,7 +241,34 @@ class Worker:
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
             self.stopping.set()
+            self._drained.set()
+            with self._finishing:
+                self._finishing.notify_all()
+            recorder.join(10)
             heartbeat.join(5)
+            self._batching = False
+
+    def _record_finished(self) -> None:
+        """Record finished jobs in groups: one transaction (one fsync) for all that are waiting."""
+        while True:
+            with self._finishing:
+                while not self._finished and not self._drained.is_set():
+                    self._finishing.wait(self.poll_seconds)
+                batch, self._finished = self._finished, []
+            if not batch:
+                if self._drained.is_set():
+                    return
+                continue
+            try:
+                with self.store.atomic():
+                    results = [(job, outcome, self.store.complete(job.id, worker=self.name)) for job, outcome in batch]
+            except Exception as error:  # the store is down: tell it again when it is back
+                log.warning("%d job(s) done but not recorded yet (%s)", len(batch), _one_line(error))
+                with self._lock:
+                    self._unrecorded.extend(batch)
+                continue
+            for job, outcome, completed in results:
+                self._completed(job, outcome, completed)
 
     def _record_done(self) -> None:
         """Tell the store about jobs done while it was unreachable (else they would be redone)."""

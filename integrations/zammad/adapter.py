@@ -8,11 +8,12 @@
     changes = adapter.apply_decision(42, decision, state=state)   # empty when nothing differs
 
 A webhook payload carries the ticket and its organization with every attribute policydesk
-reads, so an event costs no read. A write is: the tags and mentions that differ from what
-policydesk contributed last time (`mapping.AppliedState`, kept by the caller), in parallel,
-then one ticket update carrying the priority, policydesk's attributes, the fingerprint and
-the internal note as its ``article`` (tickets_controller.rb#update creates it inside the same
-locked update), so a retry that finds the fingerprint knows the note is there too.
+reads, so an event costs no read. A write is: the mentions that differ from what policydesk
+contributed last time (`mapping.AppliedState`, kept by the caller), then one ticket update
+carrying the priority, policydesk's attributes, the fingerprint and the internal note as its
+``article`` (tickets_controller.rb#update creates it inside the same
+locked update), so a retry that finds the fingerprint knows the note is there too; then the tags. Writes of
+one step go in parallel.
 """
 
 from __future__ import annotations
@@ -218,9 +219,12 @@ class ZammadAdapter:
         """Make the ticket match ``decision``, writing only what differs from what policydesk
         contributed before (``state.applied``), or from what the ticket shows.
 
-        Tags and mentions first (in parallel), then one ticket update with the fields, the
-        fingerprint and the note, so a crash before the end leaves the old fingerprint and
-        the next run finishes the job. Without ``state`` the ticket, its tags and mentions are read.
+        Mentions first (a mention makes the mentioned user ``updated_by``: mention.rb), then one
+        ticket update with the fields, the fingerprint and the note (policydesk is ``updated_by``
+        after it), then the tags (which keep ``updated_by``), so Zammad's "updated by someone
+        else" trigger does not fire for them. The new `AppliedState` is stored only after all
+        of it: a crash in between is finished by the next run (tags against the old memory).
+        Without ``state`` the ticket, its tags and mentions are read.
         """
         if state is None:
             state = self.read_state(ticket_id)
@@ -246,13 +250,14 @@ class ZammadAdapter:
         if vocabulary is None:
             vocabulary = frozenset(t for t in present if mapping.is_owned_tag(t))
         add, remove = tag_changes(previously, present, desired.tags, vocabulary)
-        writes: list[Callable[[], None]] = []
+        tag_writes: list[Callable[[], None]] = []
         for tag in add:  # tags/add is idempotent (Tag.tag_add returns early on a present tag)
-            writes.append(lambda tag=tag: (self.client.retry.run(lambda: self.client.tags.add(tid, tag)),
+            tag_writes.append(lambda tag=tag: (self.client.retry.run(lambda: self.client.tags.add(tid, tag)),
                                            changes.tags_added.append(tag)))
         for tag in remove:
-            writes.append(lambda tag=tag: (self.client.tags.remove(tid, tag), changes.tags_removed.append(tag)))
+            tag_writes.append(lambda tag=tag: (self.client.tags.remove(tid, tag), changes.tags_removed.append(tag)))
 
+        writes: list[Callable[[], None]] = []  # mentions
         wanted_mentions: dict[str, int] = {}
         for person in desired.mention_persons:
             user = self.find_user(person)
@@ -271,7 +276,7 @@ class ZammadAdapter:
         try:
             self._run_all(writes)
         finally:  # parallel writes report in completion order
-            for done in (changes.tags_added, changes.tags_removed, changes.mentions_added, changes.mentions_removed):
+            for done in (changes.mentions_added, changes.mentions_removed):
                 done.sort()
 
         update: dict[str, Any] = {}
@@ -314,6 +319,13 @@ class ZammadAdapter:
                     if update else None
             changes.note_posted = "article" in update
             updated_at = (answer or {}).get("updated_at") if isinstance(answer, Mapping) else None
+        # Tags after the update: the ticket's updated_by is policydesk by then, so Zammad's
+        # "updated by someone else" trigger stays quiet (a tag keeps updated_by: tag.rb).
+        try:
+            self._run_all(tag_writes)
+        finally:
+            changes.tags_added.sort()
+            changes.tags_removed.sort()
         changes.applied = AppliedState(
             fingerprint=desired.fingerprint if changed_decision else current_fp,
             tags=desired.tags, mentions=wanted_mentions,
@@ -328,6 +340,8 @@ class ZammadAdapter:
 
     def _run_all(self, writes: list[Callable[[], None]]) -> None:
         """Run independent writes at once; the first failure is raised after all have ended."""
+        if not writes:
+            return
         if len(writes) == 1:
             writes[0]()
             return

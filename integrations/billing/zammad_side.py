@@ -118,9 +118,14 @@ def billing_job(processor_like: Any, store: Store, adapter: Any) -> Callable[[Jo
         except ZammadNotFound:
             raise PermanentError(f"Zammad has no organization {organization_id}") from None
         reconciled = 0
-        for ticket_id in list(open_tickets(adapter, organization_id)):
+        # The organization once, each open ticket's record from the search page: no read per ticket.
+        from integrations.zammad.search import open_tickets_of_organization
+
+        organization = adapter.client.organizations.find(organization_id, expand=True)
+        for record in open_tickets_of_organization(adapter.client, organization_id):
+            ticket_id = int(record["id"])
             try:
-                processor_like.reconcile_ticket(ticket_id, now)
+                processor_like.reconcile_ticket(ticket_id, now, record=record, organization=organization)
             except ZammadNotFound:
                 log.info("ticket %s vanished while re-evaluating organization %s", ticket_id, organization_id)
                 continue

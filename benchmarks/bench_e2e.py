@@ -1,6 +1,6 @@
 """End to end: from the webhook to the last write landing in the Zammad stand-in.
 
-The real `policydesk serve` (SQLite store, 2 workers) next to the Zammad stand-in (in this
+The real `policydesk serve` (SQLite store, default POLICYDESK_WORKERS) next to the Zammad stand-in (in this
 process, over HTTP, after `policydesk sync`). Tickets are created first; then
 `benchmarks.loadgen` (a separate process) sends one signed webhook per ticket at a steady
 rate (default 100/s, BENCH_E2E_RATE), each for a ticket policydesk has not decided yet, so
@@ -94,7 +94,7 @@ def main() -> str:
     p50, p95 = percentile(latencies, 0.5), percentile(latencies, 0.95)
     return "\n".join([
         f"steady {rate:.0f} events/s for {seconds:.0f} s ({load['acknowledged']} acknowledged, p99 ack"
-        f" {load['p99_ms']:.1f} ms); SQLite store, 2 workers; stand-in over HTTP; each event decides a new ticket",
+        f" {load['p99_ms']:.1f} ms); SQLite store, default workers; stand-in over HTTP; each event decides a new ticket",
         "",
         "| benchmark | events | p50 | p95 | max | processed per second |",
         "|---|---:|---:|---:|---:|---:|",

@@ -211,6 +211,12 @@ def ticket_from_record(
     created_at = _instant_field(record, "created_at")
     if created_at is None:
         raise ValueError(f"ticket {record.get('id')}: no created_at")
+    # Whole seconds: the API answers milliseconds, a custom payload's xmlschema seconds; the
+    # decision (and its fingerprint) must not depend on which one was read.
+    created_at = created_at.replace(microsecond=0)
+    first_response_at = _instant_field(record, "first_response_at")
+    if first_response_at is not None:
+        first_response_at = first_response_at.replace(microsecond=0)
     language, language_source = request_language(record, article, customer)
     return Ticket(
         id=record.get("id"),
@@ -224,7 +230,7 @@ def ticket_from_record(
         owner=_text(record.get("owner")) if record.get("owner") not in ("-",) else None,
         emergency_requested=_truthy(record.get(TICKET_EMERGENCY)),
         state=record.get("state") or "new",
-        first_response_at=_instant_field(record, "first_response_at"),
+        first_response_at=first_response_at,
         tags=tags if tags is not None else frozenset(),
         priority=record.get("priority"),
     )

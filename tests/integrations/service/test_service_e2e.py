@@ -106,7 +106,8 @@ def test_duplicate_delivery_has_one_effect(service, api, standin):
         assert len([e for e in _events(store) if e == "dup-1"]) == 1
     finally:
         store.close()
-    assert len(policydesk_notes(api, ticket_id)) == 1
+    notes = policydesk_notes(api, ticket_id)
+    assert len(notes) == 1, [n["body"] for n in notes]
 
 
 def _events(store):

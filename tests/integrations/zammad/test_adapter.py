@@ -897,3 +897,23 @@ def test_other_mention_refusals_are_warnings(standin: StandInDesk) -> None:
     changes = standin.adapter.apply_decision(standin.ticket_id, pro_decision())
     assert changes.warnings and changes.note_posted
     assert standin.client.mentions.for_ticket(standin.ticket_id) == []
+
+
+def test_the_decision_does_not_depend_on_the_time_precision_of_the_source() -> None:
+    """The API answers milliseconds, sync's custom payload (xmlschema) whole seconds."""
+    api = mapping.ticket_from_record({"id": 1, "created_at": "2026-11-27T08:00:01.734Z"})
+    payload = mapping.ticket_from_record({"id": 1, "created_at": "2026-11-27T08:00:01Z"})
+    assert api.created_at == payload.created_at
+
+
+def test_custom_payload_records() -> None:
+    from integrations.zammad.payload import records_from_payload
+
+    records = records_from_payload({
+        "policydesk_payload": "1",
+        "ticket": {"id": "42", "state": "new", "customer_id": "7", "updated_at": "garbage",
+                   "organization_id": "#{ticket.organization_id / no such method}"},
+        "organization": {"id": "", "support_plan": ""}, "article": {"internal": "false"}})
+    assert records.ticket_id == 42 and records.ticket["customer_id"] == 7
+    assert records.ticket["organization_id"] is None and records.organization is None
+    assert records.article["internal"] is False and records.custom

@@ -134,12 +134,76 @@ def measure(name: str, store_url: str, payload: str, processes: int, tmp: Path, 
             f" | {'met' if met else 'MISSED'} |")
 
 
+def store_only(url: str, payload: str, grouped: bool, settings: dict[str, Any]) -> dict[str, list[float]]:
+    """The store alone, in this process: ``threads`` threads each receiving events one after
+    another for ``seconds``, per round; with group commit (``receive``) or one transaction
+    and fsync per event (each ``receive`` in its own ``atomic()`` block, the old way)."""
+    import datetime as dt
+    import threading
+    import time
+
+    from benchmarks.loadgen import sync_body, zammad_body
+    from integrations.store import open_store, ticket_key
+
+    body = (sync_body if payload == "sync" else zammad_body)(1000)
+    store = open_store(url)
+    out: dict[str, list[float]] = {"rate": [], "p99": []}
+    try:
+        for round_no in range(settings["rounds"]):
+            latencies: list[float] = []
+            lock = threading.Lock()
+            deadline = time.perf_counter() + settings["store_seconds"]
+
+            def run(thread: int) -> None:
+                own, n = [], 0
+                while time.perf_counter() < deadline:
+                    delivery = f"{round_no}-{thread}-{n}"
+                    started = time.perf_counter()
+                    now = dt.datetime.now(dt.timezone.utc)
+                    if grouped:
+                        store.receive("zammad", delivery, body, {}, now, key=ticket_key(n % 100))
+                    else:
+                        with store.atomic():
+                            store.receive("zammad", delivery, body, {}, now, key=ticket_key(n % 100))
+                    own.append((time.perf_counter() - started) * 1000)
+                    n += 1
+                with lock:
+                    latencies.extend(own)
+
+            started = time.perf_counter()
+            threads = [threading.Thread(target=run, args=(i,)) for i in range(settings["threads"])]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join()
+            latencies.sort()
+            out["rate"].append(len(latencies) / (time.perf_counter() - started))
+            out["p99"].append(latencies[int(0.99 * (len(latencies) - 1))] if latencies else float("nan"))
+    finally:
+        store.close()
+    return out
+
+
+def store_rows(stores: list[tuple[str, str]], settings: dict[str, Any]) -> list[str]:
+    rows = []
+    for name, url in stores:
+        for payload in TARGETS:
+            alone = store_only(url, payload, False, settings)
+            grouped = store_only(url, payload, True, settings)
+            rows.append(
+                f"| {name} | {payload} | {spread(alone['rate'], ',.0f')}/s, p99 {spread(alone['p99'], '.1f')} ms"
+                f" | {spread(grouped['rate'], ',.0f')}/s, p99 {spread(grouped['p99'], '.1f')} ms"
+                f" | {statistics.median(grouped['rate']) / statistics.median(alone['rate']):.1f}× |")
+    return rows
+
+
 def main() -> str:
     settings = {
         "seconds": float(os.environ.get("BENCH_SECONDS", "5")),
         "rounds": max(5, int(os.environ.get("BENCH_ROUNDS", "5"))),
         "concurrency": int(os.environ.get("BENCH_CONCURRENCY", "32")),
         "threads": int(os.environ.get("BENCH_THREADS", "32")),
+        "store_seconds": float(os.environ.get("BENCH_STORE_SECONDS", "2")),
     }
     processes = int(os.environ.get("BENCH_PROCESSES", "2"))
     rows = []
@@ -158,6 +222,12 @@ def main() -> str:
                     rows.append(measure("PostgreSQL", url, payload, count, tmp, settings))
         else:
             rows.append("| PostgreSQL | — | not measured: no server reachable | | | | | | | | |")
+        store_urls = [("SQLite", f"sqlite:///{tmp / 'store-only.db'}")]
+        if pg:
+            schema = f"bench_{uuid.uuid4().hex[:10]}"
+            schemas.append(schema)
+            store_urls.append(("PostgreSQL", f"{pg}{'&' if '?' in pg else '?'}schema={schema}"))
+        store_table = store_rows(store_urls, settings)
     if pg:
         import psycopg
 
@@ -174,6 +244,14 @@ def main() -> str:
         " | peak RSS | not acknowledged | target |",
         "|---|---:|---|---|---:|---:|---:|---:|---:|---:|---|",
         *rows,
+        "",
+        f"The store alone (no HTTP), {settings['threads']} threads receiving concurrently,"
+        f" {settings['rounds']} rounds of {settings['store_seconds']:g} s: one transaction and fsync per event"
+        " against group commit (median, min–max):",
+        "",
+        "| store | payload | one commit per event | group commit | gain |",
+        "|---|---|---:|---:|---:|",
+        *store_table,
     ])
 
 

@@ -134,6 +134,49 @@ def measure(name: str, store_url: str, payload: str, processes: int, tmp: Path, 
             f" | {'met' if met else 'MISSED'} |")
 
 
+_BARE_SERVER = """
+import sys, threading
+from integrations.serving import BackgroundServer
+def app(environ, start_response):
+    environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))
+    body = b'{"status": "accepted", "event": 1}'
+    start_response("202 Accepted", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
+    return [body]
+server = BackgroundServer(app, "127.0.0.1", int(sys.argv[1]), threads=int(sys.argv[2]))
+print("ready", flush=True)
+server.serve()
+"""
+
+
+def bare_waitress_row(payload: str, settings: dict[str, Any]) -> str:
+    """The same load against waitress serving an app that does nothing: HTTP's own ceiling here."""
+    from service_harness import free_port
+
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-c", _BARE_SERVER, str(port), str(settings["threads"])], cwd=REPO,
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    try:
+        assert proc.stdout is not None and proc.stdout.readline().strip() == "ready"
+        url = f"http://127.0.0.1:{port}"
+        rate, limit = TARGETS[payload]
+        run_load(url, 1.0, settings["concurrency"], rate, ["--payload", payload])
+        rounds = []
+        for _ in range(settings["rounds"]):
+            before = cpu_seconds(proc.pid)
+            result = run_load(url, settings["seconds"], settings["concurrency"], rate, ["--payload", payload])
+            result["cpu_ms"] = 1000 * (cpu_seconds(proc.pid) - before) / max(1, result["acknowledged"])
+            rounds.append(result)
+    finally:
+        proc.kill()
+        proc.wait(10)
+    rates = [r["per_second"] for r in rounds]
+    p99s = [r["p99_ms"] for r in rounds]
+    return (f"| waitress alone (answers 202, stores nothing) | 1 | {payload} ({rounds[0]['payload_bytes']:,} B)"
+            f" | {rate:,}/s, p99 < {limit:g} ms | {spread(rates, ',.0f')}/s | {spread(p99s, '.1f')} ms"
+            f" | {spread([r['p50_ms'] for r in rounds], '.1f')} ms | {spread([r['cpu_ms'] for r in rounds], '.2f')} ms"
+            " | — | — | reference |")
+
+
 def store_only(url: str, payload: str, grouped: bool, settings: dict[str, Any]) -> dict[str, list[float]]:
     """The store alone, in this process: ``threads`` threads each receiving events one after
     another for ``seconds``, per round; with group commit (``receive``) or one transaction
@@ -211,6 +254,8 @@ def main() -> str:
     schemas: list[str] = []
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
+        for payload in TARGETS:
+            rows.append(bare_waitress_row(payload, settings))
         for payload in TARGETS:
             rows.append(measure("SQLite", f"sqlite:///{tmp / f'ingest-{payload}.db'}", payload, 1, tmp, settings))
         if pg:

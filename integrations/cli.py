@@ -10,6 +10,7 @@ command module that fails to import fails the program loudly, naming the import 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 from typing import Any, Sequence
@@ -94,6 +95,9 @@ def add_service_commands(sub: Any, policies_default: str, policies_help: str = P
                        help="delete stored webhook bodies and finished jobs older than $POLICYDESK_RETENTION_DAYS "
                             "(30) and audit rows older than $POLICYDESK_AUDIT_RETENTION_DAYS (400); parked jobs are "
                             "kept and listed")
+    queue.add_argument("--json", action="store_true",
+                       help='print one JSON object: {"counts": {state: n}, "parked": [{"id", "source", "delivery_id", '
+                            '"attempts", "last_error"}], "requeued": {id: bool}, "purged": {table: n}}')
     queue.set_defaults(func=cmd_queue)
 
 
@@ -191,7 +195,7 @@ def cmd_sandbox(args: argparse.Namespace) -> int:
     return 0
 
 
-def _purge(store: Any) -> None:
+def _purge(store: Any, quiet: bool = False) -> dict[str, int]:
     from integrations.service.retention import Retention, purge
     from integrations.settings import env_float, setup_logging
 
@@ -199,8 +203,11 @@ def _purge(store: Any) -> None:
     retention = Retention(days=env_float(os.environ, "POLICYDESK_RETENTION_DAYS", 30.0),
                           audit_days=env_float(os.environ, "POLICYDESK_AUDIT_RETENTION_DAYS", 400.0))
     counts = purge(store, retention)
+    if quiet:
+        return dict(counts)
     print(f"purged {sum(counts.values())} row(s) older than {retention.days:g} days (audit: "
           f"{retention.audit_days:g} days): " + (", ".join(f"{t}={n}" for t, n in sorted(counts.items())) or "nothing"))
+    return dict(counts)
 
 
 def cmd_queue(args: argparse.Namespace) -> int:
@@ -209,13 +216,23 @@ def cmd_queue(args: argparse.Namespace) -> int:
 
     store = open_store(store_url(args.store))
     with store:
-        if getattr(args, "purge", False):
-            _purge(store)
-        for job_id in args.requeue or []:
-            print(f"job {job_id}: {'requeued' if store.requeue(job_id) else 'not parked, nothing done'}")
+        purged = _purge(store, quiet=args.json) if getattr(args, "purge", False) else None
+        requeued = {job_id: store.requeue(job_id) for job_id in args.requeue or []}
         counts = store.counts()
+        parked = store.parked()
+        if args.json:
+            print(json.dumps({
+                "counts": counts,
+                "parked": [{"id": job.id, "source": job.source, "delivery_id": job.delivery_id,
+                            "attempts": job.attempts, "last_error": job.last_error} for job in parked],
+                "requeued": {str(job_id): done for job_id, done in requeued.items()},
+                "purged": purged,
+            }, indent=2))
+            return 0
+        for job_id, done in requeued.items():
+            print(f"job {job_id}: {'requeued' if done else 'not parked, nothing done'}")
         print("  ".join(f"{state}={n}" for state, n in counts.items()))
-        for job in store.parked():
+        for job in parked:
             print(f"parked job {job.id} ({job.source} {job.delivery_id}), {job.attempts} attempt(s): {job.last_error}")
     return 0
 

@@ -26,11 +26,12 @@ def _files() -> Any:
 def schema_text(policy_file: str) -> str:
     """The JSON Schema of policy file ``policy_file`` (``plans.yaml`` -> ``plans.schema.json``)."""
     name = policy_file.replace(".yaml", ".schema.json")
-    return (_files() / name).read_text(encoding="utf-8")
+    return str((_files() / name).read_text(encoding="utf-8"))
 
 
 def schema(policy_file: str) -> dict[str, Any]:
-    return json.loads(schema_text(policy_file))
+    loaded: dict[str, Any] = json.loads(schema_text(policy_file))
+    return loaded
 
 
 def bundled_policies_dir() -> str:

@@ -67,7 +67,7 @@ def _normalise(windows: Sequence[Window] | Sequence[tuple[int, int]], where: str
     """Windows as sorted, merged ``(open, close)`` minute pairs; bad windows raise ValueError."""
     pairs = []
     for w in windows:
-        o, c = (w.open, w.close) if isinstance(w, Window) else tuple(w)  # type: ignore[misc]
+        o, c = (w.open, w.close) if isinstance(w, Window) else tuple(w)
         if not (isinstance(o, int) and isinstance(c, int) and 0 <= o < c <= 1440):
             raise ValueError(f"{where}: window {w!r} must satisfy 0 <= open < close <= 1440 (minutes)")
         pairs.append((o, c))

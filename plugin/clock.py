@@ -59,14 +59,15 @@ def deadline(calendar: BusinessCalendar, start: dt.datetime, minutes: float, pau
         if pause_end is not None and pause_end <= cursor:
             continue
         pause_start = max(pause_start, cursor)
-        due = calendar.add(cursor, remaining)
+        due: dt.datetime = calendar.add(cursor, remaining)
         if due <= pause_start:
             return due
         remaining -= calendar.open_minutes_between(cursor, pause_start)
         if pause_end is None:
             return None
         cursor = pause_end
-    return calendar.add(cursor, remaining)
+    end: dt.datetime = calendar.add(cursor, remaining)
+    return end
 
 
 def business_minutes(calendar: BusinessCalendar, a: dt.datetime, b: dt.datetime, pauses: Sequence[Pause] = ()) -> float:
@@ -78,7 +79,7 @@ def business_minutes(calendar: BusinessCalendar, a: dt.datetime, b: dt.datetime,
     if b <= a:
         return 0.0
     between = calendar.open_minutes_between
-    total = between(a, b)
+    total: float = between(a, b)
     for pause_start, pause_end in pauses:
         s = pause_start if pause_start > a else a
         e = b if pause_end is None or pause_end > b else pause_end

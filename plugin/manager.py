@@ -91,7 +91,7 @@ class PluginManager(pluggy.PluginManager):
         finally:
             self.changes += 1
 
-    def add_hookspecs(self, module_or_class: object) -> None:
+    def add_hookspecs(self, module_or_class: Any) -> None:
         try:
             super().add_hookspecs(module_or_class)
         finally:

@@ -29,7 +29,7 @@ def digest_time(role: Any, calendar: BusinessCalendar, now: dt.datetime) -> dt.d
     """When a notification held at ``now`` for ``role`` goes out (UTC): the first tick of the
     role's digest schedule at or after the calendar's next opening; the opening itself when
     the role has no digest schedule."""
-    opening = calendar.next_open(now)
+    opening: dt.datetime = calendar.next_open(now)
     schedule = getattr(role, "digest", None)
     if not schedule:
         return opening.astimezone(UTC)

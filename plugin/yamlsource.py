@@ -168,6 +168,7 @@ def _check_limits(text: str) -> None:
     sizes: dict[str, int] = {}  # anchor -> values it stands for
     open_: list[tuple[str | None, int]] = []  # per open collection: its anchor, values before it began
     values = aliases = 0
+    event: Any
     for event in yaml.parse(text, Loader=_Loader):
         kind = type(event)
         if kind is yaml.ScalarEvent:
@@ -197,7 +198,8 @@ def _check_limits(text: str) -> None:
 
 def _limit(event: yaml.Event, message: str) -> YamlSyntaxError:
     mark = event.start_mark
-    return YamlSyntaxError(mark.line + 1, mark.column + 1, f"refused: {message}")
+    line, column = (mark.line + 1, mark.column + 1) if mark is not None else (1, 1)
+    return YamlSyntaxError(line, column, f"refused: {message}")
 
 
 class _Builder:
@@ -220,6 +222,7 @@ class _Builder:
         try:
             if isinstance(node, yaml.SequenceNode):
                 return [self.build(item, path + (i,)) for i, item in enumerate(node.value)]
+            assert isinstance(node, yaml.MappingNode)  # compose makes scalars, sequences, mappings
             return self.mapping(node, path)
         finally:
             self.active.discard(id(node))
@@ -433,7 +436,7 @@ def _expected_got(source: Source, path: Path, value: Any, schema: Mapping[str, A
         if value is None and text == "":
             return f"expected {wanted}; got nothing (the value is empty)"
         if isinstance(value, (int, float)) and not isinstance(value, bool) and "x-number-hint" in schema:
-            return f"expected {wanted}; got the number {text} — " + schema["x-number-hint"].format(value=text)
+            return f"expected {wanted}; got the number {text} — " + str(schema["x-number-hint"]).format(value=text)
         if value is not None and valid(text):
             return f'expected {wanted}; YAML read {text} as {_describe(value)} — put it in quotes: "{text}"'
     if isinstance(value, str) and _padded_time(value) != value and validator.evolve(schema=schema).is_valid(

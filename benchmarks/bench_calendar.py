@@ -24,8 +24,8 @@ import datetime as dt
 import random
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 from zoneinfo import ZoneInfo
 
 import businesstimedelta as btd
@@ -57,7 +57,7 @@ SAMPLE = {60: 40, 8 * 60: 40, 30 * 1440: 4}  # starts checked against the oracle
 def starts(n: int = N_STARTS) -> list[dt.datetime]:
     """Whole-minute instants spread over 2026, as Zurich wall-clock datetimes."""
     rng = random.Random(SEED)
-    t0 = dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)
+    t0 = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
     return [(t0 + dt.timedelta(minutes=rng.randrange(365 * 1440))).astimezone(TZ) for _ in range(n)]
 
 
@@ -102,12 +102,12 @@ def main() -> None:
             delta = btd.BusinessTimeDelta(theirs, hours=minutes // 60, seconds=minutes % 60 * 60)
             add = ours.add
 
-            def run_ours() -> None:
+            def run_ours(add: Callable[..., dt.datetime] = add, minutes: int = minutes) -> None:
                 for _ in range(REPEAT):
                     for s in inputs:
                         add(s, minutes)
 
-            def run_theirs() -> None:
+            def run_theirs(delta: btd.BusinessTimeDelta = delta) -> None:
                 for s in pytz_inputs:
                     s + delta
 

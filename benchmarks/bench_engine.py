@@ -21,7 +21,6 @@ import datetime as dt
 import pstats
 import random
 import sys
-import time
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -61,7 +60,7 @@ def _pick(rng: random.Random, weighted: list[tuple[object, int]]) -> object:
 
 def requests_mix(n: int = N_REQUESTS, seed: int = SEED) -> list[tuple[Ticket, Organization, dt.datetime]]:
     rng = random.Random(seed)
-    t0 = dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)
+    t0 = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
     mix = []
     for i in range(n):
         plan = _pick(rng, PLANS)

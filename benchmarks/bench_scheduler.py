@@ -22,7 +22,7 @@ from integrations.scheduler import Scheduler
 from integrations.service.metrics import Metrics
 from integrations.store import Store, open_store
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
 OPEN_TIMERS = 100_000
 TARGET_MS = 100.0
 BASE = dt.datetime(2026, 1, 5, 8, tzinfo=UTC)

@@ -20,7 +20,7 @@ from integrations.store import open_store
 from integrations.support_code import organization_of, support_code
 from integrations.vip import identify_by_vip, rotate_vip_code
 
-NOW = dt.datetime(2026, 12, 1, 9, tzinfo=dt.timezone.utc)
+NOW = dt.datetime(2026, 12, 1, 9, tzinfo=dt.UTC)
 KEY = b"bench-vip-index-key"
 LOOKUPS = 5
 

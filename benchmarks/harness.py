@@ -21,8 +21,8 @@ import os
 import platform
 import statistics
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Callable, Sequence
 
 #: Fewest rounds any figure is the median of.
 MIN_ROUNDS = 5
@@ -39,11 +39,11 @@ class Rounds:
         if len(self.seconds) < MIN_ROUNDS:
             raise ValueError(f"a figure needs at least {MIN_ROUNDS} rounds, got {len(self.seconds)}")
 
-    def rates(self) -> "Figure":
+    def rates(self) -> Figure:
         """Work per second: median, min and max over the rounds."""
         return Figure.of([self.work / s for s in self.seconds], "/s")
 
-    def per_op_us(self) -> "Figure":
+    def per_op_us(self) -> Figure:
         """Microseconds per unit of work: median, min and max over the rounds."""
         return Figure.of([s / self.work * 1e6 for s in self.seconds], "µs")
 
@@ -59,7 +59,7 @@ class Figure:
     rounds: int = 0
 
     @classmethod
-    def of(cls, values: Sequence[float], unit: str = "") -> "Figure":
+    def of(cls, values: Sequence[float], unit: str = "") -> Figure:
         if len(values) < MIN_ROUNDS:
             raise ValueError(f"a figure needs at least {MIN_ROUNDS} rounds, got {len(values)}")
         return cls(statistics.median(values), min(values), max(values), unit, len(values))

@@ -24,15 +24,16 @@ from __future__ import annotations
 import datetime as dt
 import math
 from bisect import bisect_left, bisect_right
+from collections.abc import Callable, Collection, Mapping, Sequence
 from collections.abc import Set as AbstractSet
-from typing import Callable, Collection, Mapping, NamedTuple, Sequence
+from typing import NamedTuple
 from zoneinfo import ZoneInfo
 
 from plugin.model import Window
 
 __all__ = ["BusinessCalendar", "Window"]
 
-_UTC = dt.timezone.utc
+_UTC = dt.UTC
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=_UTC)
 _EPOCH_ORDINAL = dt.date(1970, 1, 1).toordinal()
 _US = 1_000_000  # microseconds per second

@@ -18,7 +18,8 @@ import json
 import os
 import sys
 import traceback
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from plugin.bundled import POLICIES_ENV, default_policies_dir
 from plugin.errors import UserError
@@ -201,7 +202,7 @@ def counted_hours(decision: Decision, policies: Policies,
     if due is None or decision.calendar is None:
         return []
     calendar = policies.calendars[decision.calendar.value]
-    return [(start, end, (end.astimezone(dt.timezone.utc) - start.astimezone(dt.timezone.utc)).total_seconds() / 60)
+    return [(start, end, (end.astimezone(dt.UTC) - start.astimezone(dt.UTC)).total_seconds() / 60)
             for start, end in calendar.open_intervals(ticket.created_at, due)]
 
 

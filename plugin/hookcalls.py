@@ -16,7 +16,8 @@ add which plugin it was (`PluginError`).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from typing import TYPE_CHECKING, Any
 
 import pluggy
 
@@ -24,7 +25,7 @@ from plugin.hooks import BUILTIN_PLUGINS
 
 if TYPE_CHECKING:
     import datetime as dt
-    from typing import Mapping
+    from collections.abc import Mapping
 
     from plugin.model import (
         AdviceVerdict,

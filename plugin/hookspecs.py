@@ -16,13 +16,14 @@ implementation produced a result, and `policydesk explain` prints exactly these.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Sequence
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import pluggy
 
 if TYPE_CHECKING:
     import datetime as dt
-    from typing import Mapping
+    from collections.abc import Mapping
 
     from plugin.model import (
         AdviceVerdict,

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import os
 import traceback
+from collections.abc import Callable, Iterable
 from importlib import metadata
-from typing import TYPE_CHECKING, Any, Callable, Iterable, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import pluggy
 
@@ -23,7 +24,7 @@ from plugin.hooks import BUILTIN_PLUGINS
 
 if TYPE_CHECKING:
     import datetime as dt
-    from typing import Mapping
+    from collections.abc import Mapping
 
     from plugin.model import (
         AdviceVerdict,

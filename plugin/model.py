@@ -7,8 +7,9 @@ Everything here is helpdesk-neutral and immutable.  Integrations fill `Ticket` a
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
-from typing import Any, Generic, Mapping, TypeVar
+from typing import Any, Generic, TypeVar
 
 T = TypeVar("T")
 
@@ -410,7 +411,7 @@ class Decision:
     #: Who hears of the step reached, and when.
     notifications: tuple[Notification, ...] = ()
 
-    def with_(self, **changes: Any) -> "Decision":
+    def with_(self, **changes: Any) -> Decision:
         """A copy with ``changes`` applied (like `dataclasses.replace`, but cheap).
 
         The engine makes ten of these per decision: copying the instance dict skips

@@ -13,8 +13,9 @@ them with `plan_tag`, `hours_tag` and `EMERGENCY_TAG`, or takes them all from `s
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
-from typing import AbstractSet, Iterable, Mapping
 
 from plugin.model import Policies
 

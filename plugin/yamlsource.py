@@ -27,8 +27,9 @@ from __future__ import annotations
 import difflib
 import json
 import re
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Iterator, Mapping, Union
+from typing import Any
 
 import yaml
 from yaml.constructor import SafeConstructor
@@ -42,7 +43,7 @@ __all__ = ["Path", "Problem", "Source", "YamlSyntaxError", "did_you_mean", "expe
            "schema_problems"]
 
 #: A position inside a document: mapping keys and sequence indexes, from the root.
-Path = tuple[Union[str, int], ...]
+Path = tuple[str | int, ...]
 
 _TAG = "tag:yaml.org,2002:"
 _scalars = SafeConstructor()

@@ -48,7 +48,7 @@ import os
 import time
 from dataclasses import fields as dataclass_fields
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator, NamedTuple, Sequence
+from typing import Any, Callable, Iterable, Iterator, NamedTuple
 from zoneinfo import ZoneInfo
 
 import pluggy

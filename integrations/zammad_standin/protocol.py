@@ -10,8 +10,11 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 from urllib.parse import parse_qsl
+
+if TYPE_CHECKING:  # for the Handler alias only
+    from integrations.zammad_standin.app import ZammadApp
 
 JSON_TYPE = "application/json; charset=utf-8"
 STATUS_TEXT = {200: "OK", 201: "Created", 204: "No Content", 400: "Bad Request", 401: "Unauthorized",

@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any, Callable
 
 from integrations.zammad_standin.errors import Forbidden, NotFound, Unprocessable
-from integrations.zammad_standin.protocol import Request, Response, paginate
+from integrations.zammad_standin.protocol import Handler, Request, Response, paginate
 
 
 class AdminRoutes:

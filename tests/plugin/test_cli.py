@@ -110,7 +110,7 @@ def test_validate_reports_errors_with_line_and_exit_1(tmp_path):
     (broken / "plans.yaml").write_text(text)
     result = run("validate", "--policies", str(broken))
     assert result.returncode == 1
-    line = next(n for n, l in enumerate(text.splitlines(), 1) if "first_response: soon" in l)
+    line = next(n for n, text_line in enumerate(text.splitlines(), 1) if "first_response: soon" in text_line)
     assert f"plans.yaml:{line}:" in result.stderr
     assert "$.plans.pro.first_response" in result.stderr
     assert "Traceback" not in result.stderr

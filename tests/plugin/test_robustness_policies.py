@@ -173,7 +173,7 @@ def evaluate_some(policies) -> None:
     engine = Engine(policies, PM)
     created = dt.datetime(2026, 11, 27, 21, 0, tzinfo=dt.timezone.utc)
     plans = [None, *policies.plans]
-    for n, (plan, channel, category, lang, emergency) in enumerate([
+    for n, (_plan, channel, category, lang, emergency) in enumerate([
         (plans[i % len(plans)], ch, cat, lang, em)
         for i, (ch, cat, lang, em) in enumerate([("email", "infrastructure", "en", True), ("phone", "hosting", "de", False),
                                                   ("web", "webmastering", "fr", True), ("fax", None, None, False)])
@@ -310,8 +310,8 @@ def test_a_nul_byte_is_reported_at_its_own_line(tmp_path, line):
 
 def _plan_line(text: str, key: str, plan: str = "plus") -> int:
     lines = text.splitlines()
-    start = next(n for n, l in enumerate(lines) if l.strip() == f"{plan}:")
-    return next(n for n, l in enumerate(lines[start:], start + 1) if l.strip().startswith(f"{key}:"))
+    start = next(n for n, line in enumerate(lines) if line.strip() == f"{plan}:")
+    return next(n for n, line in enumerate(lines[start:], start + 1) if line.strip().startswith(f"{key}:"))
 
 
 @pytest.mark.parametrize("key,written,message", [

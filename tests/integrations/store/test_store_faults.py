@@ -99,7 +99,7 @@ def test_postgres_black_holed_answers_503_in_seconds_and_resumes(
 
         answers = []
         for n in range(2, 6):  # established connections and new ones both swallowed
-            elapsed, (status, body) = timed(lambda: call(app, "POST", "/webhooks/zammad", webhook(n), f"bh-{n}"))
+            elapsed, (status, body) = timed(lambda n=n: call(app, "POST", "/webhooks/zammad", webhook(n), f"bh-{n}"))
             answers.append((status, round(elapsed, 1)))
         health = timed(lambda: call(app, "GET", "/healthz"))
         direct = timed(lambda: store.claim("w1", dt.datetime.now(UTC)))

@@ -653,7 +653,7 @@ def test_pagination_stops_on_an_empty_page(desk: Desk) -> None:
 
 
 def test_pagination_respects_the_server_cap(desk: Desk) -> None:
-    for i in range(150):
+    for _ in range(150):
         tid = desk.app.new_id()
         desk.app.tickets[tid] = dict(desk.app.tickets[desk.ticket_id], id=tid)
     desk.app.log.clear()

@@ -202,7 +202,7 @@ def store_only(url: str, payload: str, grouped: bool, settings: dict[str, Any]) 
                 while time.perf_counter() < deadline:
                     delivery = f"{round_no}-{thread}-{n}"
                     started = time.perf_counter()
-                    now = dt.datetime.now(dt.timezone.utc)
+                    now = dt.datetime.now(dt.UTC)
                     if grouped:
                         store.receive("zammad", delivery, body, {}, now, key=ticket_key(n % 100))
                     else:

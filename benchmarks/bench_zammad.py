@@ -35,7 +35,7 @@ from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "tests" / "helpers"))
-from service_harness import ADMIN_TOKEN, POLICYDESK_TOKEN, WEBHOOK_TOKEN, ServiceProcess, wait_until  # noqa: E402
+from service_harness import ADMIN_TOKEN, WEBHOOK_TOKEN, ServiceProcess, wait_until  # noqa: E402
 from zammad_api import Api  # noqa: E402
 
 from integrations.zammad_standin import running_standin  # noqa: E402

@@ -17,7 +17,8 @@ customer does not use the team's time. docs/plugins.md says so too.
 from __future__ import annotations
 
 import datetime as dt
-from typing import TYPE_CHECKING, Sequence
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from plugin.model import Policies
 

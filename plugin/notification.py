@@ -22,7 +22,7 @@ from plugin.timefmt import human_instant
 if TYPE_CHECKING:
     from plugin.calendar import BusinessCalendar
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
 
 
 def digest_time(role: Any, calendar: BusinessCalendar, now: dt.datetime) -> dt.datetime:

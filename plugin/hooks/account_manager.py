@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from types import MappingProxyType
-from typing import Mapping
 
 from plugin.hooks.memo import PolicyCache
 from plugin.hookspecs import hookimpl

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from functools import lru_cache
+from functools import cache
 from typing import Any
 
 from jsonschema import Draft202012Validator
@@ -13,7 +13,7 @@ from plugin.policy.read import Document
 from plugin.yamlsource import expected, json_path, schema_problems
 
 
-@lru_cache(maxsize=None)
+@cache
 def _schema(name: str) -> tuple[dict[str, Any], Draft202012Validator]:
     """The schema for policy file ``name``, checked against the Draft 2020-12 metaschema."""
     from plugin.bundled import schema_text  # a package resource: works from a wheel too

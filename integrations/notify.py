@@ -223,13 +223,12 @@ class ZammadNotifier:
 
     def _existing_digest(self, user_id: int, digest_id: str) -> dict[str, Any] | None:
         """The digest ticket already created for ``digest_id`` (its title carries the id)."""
+        from integrations.zammad.search import contains, first_ticket, is_
+
         marker = f"[{digest_id}]"
-        result = self.client.tickets.search(f"owner_id:{user_id}", filters={"per_page": 100, "expand": "true"})
-        items = getattr(result, "_items", result)
-        if isinstance(items, dict):  # Zammad without expand: {"tickets": [ids], "assets": {...}}
-            assets = (items.get("assets") or {}).get("Ticket") or {}
-            items = [assets.get(str(tid)) or {} for tid in items.get("tickets") or []]
-        return next((t for t in items or [] if marker in str(t.get("title") or "")), None)
+        # A condition search: SQL in every Zammad, with or without Elasticsearch (integrations.zammad.search).
+        found = first_ticket(self.client, {"ticket.owner_id": is_(int(user_id)), "ticket.title": contains(marker)})
+        return found if found is not None and marker in str(found.get("title") or "") else None
 
     def _ticket_label(self, ticket_id: int) -> tuple[str, str]:
         try:

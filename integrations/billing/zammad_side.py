@@ -24,13 +24,11 @@ from integrations.store import Job, Store
 from integrations.support_code import ORG_SUPPORT_CODE, support_code
 from integrations.zammad import mapping
 from integrations.zammad.errors import ZammadNotFound
-from integrations.zammad.mapping import CLOSED_STATES
 
 log = logging.getLogger("policydesk.billing")
 
 __all__ = ["billing_job", "open_tickets", "organization_attributes", "sync_organization"]
 
-_PER_PAGE = 100
 
 
 def organization_attributes(store: Store, org_ref: str, default_plan: str | None = None) -> dict[str, Any]:
@@ -59,43 +57,12 @@ def sync_organization(adapter: Any, store: Store, organization_id: int, org_ref:
 
 
 def open_tickets(adapter: Any, organization_id: int) -> Iterator[int]:
-    """Ids of the organization's tickets that are not closed, merged or removed.
+    """Ids of the organization's open tickets (`integrations.zammad.search`: a condition
+    search, run as SQL by Zammad with or without Elasticsearch, paged)."""
+    from integrations.zammad.search import open_tickets_of_organization
 
-    Uses Zammad's ticket search (``organization_id:<id>``), page by page, and checks the
-    organization again on each result (a full-text index may be loose).
-    """
-    client = adapter.client
-    seen: set[int] = set()
-    for page in range(1, 1000):
-        result = client.tickets.search(
-            f"organization_id:{organization_id}", page=page,
-            filters={"page": page, "per_page": _PER_PAGE, "expand": "true"},
-        )
-        items = getattr(result, "_items", result)
-        if isinstance(items, dict):  # Zammad without expand: {"tickets": [ids], "assets": {...}}
-            assets = (items.get("assets") or {}).get("Ticket") or {}
-            items = [assets.get(str(tid)) or {"id": tid} for tid in items.get("tickets") or []]
-        for record in items or []:
-            tid = int(record["id"])
-            if tid in seen:
-                continue
-            seen.add(tid)
-            if record.get("organization_id") not in (None, organization_id):
-                continue
-            state = record.get("state")
-            if state is None and record.get("state_id") is not None:
-                state = _state_name(client, record["state_id"])
-            if state not in CLOSED_STATES:
-                yield tid
-        if len(items or []) < _PER_PAGE:
-            return
-
-
-def _state_name(client: Any, state_id: int) -> str | None:
-    try:
-        return (client.ticket_states.find(state_id) or {}).get("name")
-    except ZammadNotFound:
-        return None
+    for record in open_tickets_of_organization(adapter.client, organization_id):
+        yield int(record["id"])
 
 
 def billing_job(processor_like: Any, store: Store, adapter: Any) -> Callable[[Job, dt.datetime], str]:

@@ -37,6 +37,7 @@ class Service:
     backoff: Backoff = field(default_factory=Backoff)
     workers: list[Worker] = field(default_factory=list)
     scheduler: Any = None
+    reevaluation: Any = None
     threads: list[threading.Thread] = field(default_factory=list)
     stopping: threading.Event = field(default_factory=threading.Event)
 
@@ -78,6 +79,9 @@ class Service:
         self._thread(worker.run, "worker")
         if self.scheduler is not None:
             self._thread(lambda: self.scheduler.run(self.stopping), "scheduler")
+        from integrations.catchup import install as install_catchup
+
+        self.reevaluation = install_catchup(self)  # catch-up thread; re-evaluation after reloads
         self._thread(self._watch_policies, "policy-watcher")
         self._thread(self._purge_on_schedule, "retention")
 
@@ -108,12 +112,15 @@ class Service:
         while not self.stopping.wait(2.0):
             try:
                 self.metrics.sample_process()
-                self.holder.reload_if_changed()
+                if self.holder.reload_if_changed() and self.reevaluation is not None:
+                    self.reevaluation.start(self.holder.policies)
             except Exception:  # a bug in reloading must not stop the service
                 log.exception("policy watcher failed")
 
     def stop(self, timeout: float = 10.0) -> None:
         self.stopping.set()
+        if self.reevaluation is not None:
+            self.reevaluation.stop()
         for worker in self.workers:
             worker.stop()
         for thread in self.threads:

@@ -139,16 +139,22 @@ def reconcile_record(processor: Any, record: Mapping[str, Any], organization: Ma
     return processor.reconcile_ticket(int(record["id"]), now, **extra)
 
 
-def would_change(processor: Any, ticket_id: int, now: dt.datetime) -> bool:
-    """Whether reconciling the ticket would write anything (reads only)."""
-    adapter = processor.adapter
-    ticket, organization, state = adapter.load_context(ticket_id)
-    decision = processor.engine().evaluate(ticket, organization, now)
-    desired = mapping.desired_state(decision)
-    add, remove = mapping.tag_changes(state.tags, desired.tags)
-    return bool(add or remove or mapping.attribute_changes(state.record, desired.attributes)
-                or desired.fingerprint != state.fingerprint
-                or (desired.priority is not None and desired.priority != state.priority))
+def would_change(processor: Any, record: Mapping[str, Any], organization: Mapping[str, Any] | None,
+                 now: dt.datetime) -> bool:
+    """Whether reconciling the ticket would write anything (reads Zammad only): the decision's
+    fingerprint differs from the one policydesk last wrote, the adapter's own "unchanged" test."""
+    tid = int(record["id"])
+    applied = processor.applied_state(tid) if hasattr(processor, "applied_state") else None
+    extra: dict[str, Any] = {"record": record, "organization": organization, "applied": applied}
+    load = processor.adapter.load_context
+    ticket, org, state = load(tid, **{k: v for k, v in extra.items() if v is not None and _accepts(load, k)})
+    with_pauses = getattr(processor, "_with_pauses", None)
+    if with_pauses is not None and applied is not None:  # a paused clock changes the deadline
+        ticket = with_pauses(tid, ticket, now, applied)[0]
+    decision = processor.engine().evaluate(ticket, org, now)
+    newer = applied is not None and hasattr(applied, "newer_than") and applied.newer_than(state.record)
+    current = applied.fingerprint if newer else state.fingerprint
+    return mapping.decision_fingerprint(decision) != current
 
 
 # --------------------------------------------------------------------------- every ticket
@@ -192,7 +198,7 @@ def reconcile(processor: Any, *, now: dt.datetime, since: dt.timedelta | None = 
         summary.examined += 1
         try:
             if dry_run:
-                changed = would_change(processor, tid, now)
+                changed = would_change(processor, record, organization(record.get("organization_id")), now)
             else:
                 changed = reconcile_record(processor, record, organization(record.get("organization_id")),
                                            now) == "applied"

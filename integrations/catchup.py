@@ -77,16 +77,19 @@ class CatchUp:
     :param overlap: each run looks this far before its mark (Zammad's clock, commit delays).
     :param first_lookback: how far back the very first run looks (no mark yet); 0: it only
         sets the mark (onboarding a desk is ``policydesk reconcile``'s job).
+    :param settle: changes younger than this are left for the next run: Zammad may still be
+        delivering them (5 attempts over about 100 s, app/jobs/trigger_webhook_job.rb).
     """
 
     def __init__(self, store: Any, adapter: Any, *, interval: float = 60.0, overlap: float = 120.0,
-                 first_lookback: float = 0.0, clock: Callable[[], dt.datetime] = _utcnow,
+                 first_lookback: float = 0.0, settle: float = 150.0, clock: Callable[[], dt.datetime] = _utcnow,
                  metrics: Any = None) -> None:
         self.store = store
         self.adapter = adapter
         self.interval = interval
         self.overlap = dt.timedelta(seconds=overlap)
         self.first_lookback = dt.timedelta(seconds=first_lookback)
+        self.settle = dt.timedelta(seconds=settle)
         self.clock = clock
         self.queued_counter = None
         if metrics is not None and getattr(metrics, "registry", None) is not None:
@@ -105,20 +108,27 @@ class CatchUp:
     def run_once(self) -> int:
         """One catch-up: returns how many ticket changes were newly queued."""
         now = self.clock()
+        # Changes younger than `settle` may still be on their way (Zammad retries for ~100 s).
+        until = now - self.settle
         mark = self.mark()
         queued = 0
         if mark is None and not self.first_lookback:
-            self.store.audit(MARK_KIND, MARK_SUBJECT, {"until": now.isoformat(), "queued": 0}, now)
+            self.store.audit(MARK_KIND, MARK_SUBJECT, {"until": until.isoformat(), "queued": 0}, now)
             return 0
-        since = (mark - self.overlap) if mark is not None else now - self.first_lookback
+        since = (mark - self.overlap) if mark is not None else until - self.first_lookback
         own = self.adapter.own_user_id()
         for record in search.tickets_changed_since(self.adapter.client, since, open_only=False):
+            changed = parse_instant(record.get("updated_at"))
+            if changed is not None and changed > until:
+                continue  # the next run takes it, if its delivery has not arrived by then
             if _int(record.get("updated_by_id")) == own:
                 continue  # policydesk wrote last, after reading the ticket: in line already
             delivery = f"catchup:{int(record['id'])}:{record.get('updated_at')}"
-            if _queue(self.store, record, delivery, CATCHUP_TRIGGER, now):
+            # Only what says which change this is: the worker reads the ticket as it is now.
+            change = {key: record.get(key) for key in ("id", "updated_at", "updated_by_id")}
+            if _queue(self.store, change, delivery, CATCHUP_TRIGGER, now):
                 queued += 1
-        self.store.audit(MARK_KIND, MARK_SUBJECT, {"until": now.isoformat(), "queued": queued}, now)
+        self.store.audit(MARK_KIND, MARK_SUBJECT, {"until": until.isoformat(), "queued": queued}, now)
         if queued:
             log.info("catch-up: queued %d ticket change(s) made since %s", queued, since.isoformat())
             if self.queued_counter is not None:
@@ -242,7 +252,8 @@ def install(service: Any, environ: Any = None) -> Reevaluation:
     return its `Reevaluation` (started by the policy watcher after each reload).
 
     Environment: ``POLICYDESK_CATCHUP_SECONDS`` (interval, default 60; 0 turns it off),
-    ``POLICYDESK_CATCHUP_OVERLAP`` (default 120), ``POLICYDESK_CATCHUP_FIRST_LOOKBACK`` (how far
+    ``POLICYDESK_CATCHUP_OVERLAP`` (default 120), ``POLICYDESK_CATCHUP_SETTLE`` (changes
+    younger than this wait for the next run, default 150), ``POLICYDESK_CATCHUP_FIRST_LOOKBACK`` (how far
     the first run ever looks back, default 0: it only sets the mark), ``POLICYDESK_REEVALUATION_RATE`` (tickets/s, default 20),
     ``POLICYDESK_SYNC_ON_RELOAD=1`` with ``POLICYDESK_PUBLIC_URL``: bring Zammad's SLAs and
     calendars in line after each reload, as ``policydesk sync`` would.
@@ -262,7 +273,8 @@ def install(service: Any, environ: Any = None) -> Reevaluation:
     if interval > 0:
         catchup = CatchUp(service.store, service.adapter, interval=interval,
                           overlap=number("POLICYDESK_CATCHUP_OVERLAP", 120.0),
-                          first_lookback=number("POLICYDESK_CATCHUP_FIRST_LOOKBACK", 0.0), metrics=service.metrics)
+                          first_lookback=number("POLICYDESK_CATCHUP_FIRST_LOOKBACK", 0.0),
+                          settle=number("POLICYDESK_CATCHUP_SETTLE", 150.0), metrics=service.metrics)
         service._thread(lambda: catchup.run(service.stopping), "catch-up")
     sync_zammad = None
     if str(env.get("POLICYDESK_SYNC_ON_RELOAD") or "").lower() in ("1", "true", "yes"):

@@ -210,6 +210,7 @@ ENVIRONMENT: dict[str, tuple[str, str]] = {
     "POLICYDESK_HEALTH_CACHE": ("10", "seconds /healthz caches its Zammad check"),
     "POLICYDESK_CATCHUP_SECONDS": ("60", "seconds between catch-ups of ticket changes Zammad did not deliver; 0: off"),
     "POLICYDESK_CATCHUP_OVERLAP": ("120", "seconds each catch-up looks before the previous one's mark"),
+    "POLICYDESK_CATCHUP_SETTLE": ("150", "seconds a change may still be in Zammad's delivery before the catch-up takes it"),
     "POLICYDESK_CATCHUP_FIRST_LOOKBACK": ("0", "seconds the very first catch-up looks back (0: only sets the mark)"),
     "POLICYDESK_REEVALUATION_RATE": ("20", "open tickets per second queued for re-evaluation after a policy reload"),
     "POLICYDESK_SYNC_ON_RELOAD": ("unset", "1: after a policy reload, bring Zammad's SLAs and calendars in line"),

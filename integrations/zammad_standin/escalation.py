@@ -23,6 +23,8 @@
   ``ticket.escalation_at`` ``has reached`` / ``has reached warning`` run on them; each
   trigger runs once per ticket, event and escalation instant (a ``time_trigger_performed``
   history row), as Zammad's time-trigger loop protection does.
+- Pending times (app/models/ticket.rb#process_pending): 'pending close' tickets whose time
+  passed are closed by user 1; 'pending reminder' ones raise ``reminder_reached``.
 """
 
 from __future__ import annotations
@@ -216,6 +218,31 @@ class EscalationMixin:
                 events.append({"object": "Ticket", "type": kind, "ticket_id": ticket["id"], "article_id": None,
                                "user_id": 1, "changes": set(), "before": None, "after": dict(ticket),
                                "tags": self.tags_of("Ticket", ticket["id"]), "escalation_at": ticket["escalation_at"]})
+        for event in events:
+            self.transactions.append(event)
+            if self.on_transaction is not None:
+                self.on_transaction(event)
+        return events
+
+    def process_pending(self) -> list[dict[str, Any]]:
+        """Ticket.process_pending (app/models/ticket.rb): a 'pending action' ticket whose pending_time
+        passed moves to its next state (as user 1, an ordinary update); a 'pending reminder' one
+        gets a ``reminder_reached`` time event."""
+        now = self.clock.now_dt()
+        events = []
+        for ticket in list(self.all("tickets")):
+            pending = parse_instant(ticket.get("pending_time"))
+            if pending is None or pending > now:
+                continue
+            kind = self.state_type(ticket["state_id"])
+            state = self.find("ticket_states", ticket["state_id"])
+            if kind == "pending action" and state and state.get("next_state_id"):
+                self.update_ticket(ticket["id"], {"state_id": state["next_state_id"], "pending_time": None}, 1)
+            elif kind == "pending reminder":
+                events.append({"object": "Ticket", "type": "reminder_reached", "ticket_id": ticket["id"],
+                               "article_id": None, "user_id": 1, "changes": set(), "before": None,
+                               "after": dict(ticket), "tags": self.tags_of("Ticket", ticket["id"]),
+                               "escalation_at": ticket.get("pending_time")})
         for event in events:
             self.transactions.append(event)
             if self.on_transaction is not None:

@@ -160,3 +160,18 @@ def test_a_tag_that_selects_another_sla_changes_the_escalation(standin: Any, api
     due = api.get(f"tickets/{ticket['id']}").json()["first_response_escalation_at"]
     created = parse_instant(ticket["created_at"]).replace(microsecond=0)
     assert parse_instant(due) == created + dt.timedelta(minutes=120)
+
+
+def test_pending_times_are_processed(desk: Any) -> None:
+    """ticket.rb#process_pending: 'pending close' moves to closed when its time passed; 'pending
+    reminder' raises reminder_reached."""
+    admin = _admin(desk)
+    closing, reminded = _ticket(desk), _ticket(desk)
+    soon = (desk.clock.now_dt() + dt.timedelta(minutes=5)).isoformat()
+    desk.update_ticket(closing["id"], {"state": "pending close", "pending_time": soon}, admin)
+    desk.update_ticket(reminded["id"], {"state": "pending reminder", "pending_time": soon}, admin)
+    assert desk.process_pending() == []
+    desk.clock.offset += 6 * 60
+    assert [e["ticket_id"] for e in desk.process_pending()] == [reminded["id"]]
+    assert desk.name_of("ticket_states", closing["state_id"]) == "closed" and closing["close_at"] is not None
+    assert closing["updated_by_id"] == 1

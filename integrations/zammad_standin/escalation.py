@@ -17,7 +17,8 @@
   minutes after ``t`` is the instant the n-th minute is used up (Biz: a deadline at a
   window's end is that end).  Escalation columns are written without callbacks (no history,
   no transaction).
-- Time events (app/models/ticket.rb#process_escalation, run by Zammad's scheduler): a ticket
+- Time events (app/models/ticket.rb#process_escalation, run by Zammad's scheduler; here by
+  ``process_escalation()`` or every ``escalation_interval`` seconds when one is set): a ticket
   whose escalation_at has passed gets an ``escalation`` event, one within the next 15 minutes
   an ``escalation_warning``; triggers with ``activator: time`` and the condition
   ``ticket.escalation_at`` ``has reached`` / ``has reached warning`` run on them; each

@@ -204,7 +204,7 @@ def ensure_admin(state: State, token: str | None) -> str:
 
 
 def build_state(seed: Any = None, *, webhook_backoff: float = 10.0, webhook_timeout: float = 30.0,
-                elasticsearch: bool | None = None, escalation_interval: float = 5.0,
+                elasticsearch: bool | None = None, escalation_interval: float = 0.0,
                 ) -> tuple[State, str, WebhookDispatcher]:
     """A seeded State; ``elasticsearch=False`` clears the ``es_url`` setting (search runs on the
     database, see search.py), True sets one, None keeps the seed's (default: configured)."""
@@ -229,11 +229,12 @@ class StandIn:
     (seconds spent on every API request, e.g. 0.03 for a realistic Zammad),
     ``webhook_backoff`` (seconds per attempt number between webhook retries; Zammad: 10),
     ``webhook_timeout`` (read timeout per delivery attempt; Zammad: 30), ``escalation_interval``
-    (seconds between time-event runs, see escalation.py; 0: only ``state.process_escalation()``)."""
+    (seconds between time-event runs, see escalation.py; default 0: only when
+    ``state.process_escalation()`` / ``process_pending()`` is called; a real Zammad runs them all the time)."""
 
     def __init__(self, seed: Any = None, *, host: str = "127.0.0.1", port: int = 0, threads: int = 16,
                  webhook_backoff: float = 10.0, webhook_timeout: float = 30.0, elasticsearch: bool | None = None,
-                 call_delay: float = 0.0, escalation_interval: float = 5.0) -> None:
+                 call_delay: float = 0.0, escalation_interval: float = 0.0) -> None:
         from integrations.serving import create_server  # noqa: PLC0415 - the one way policydesk serves WSGI
 
         self.state, self.admin_token, self.dispatcher = build_state(

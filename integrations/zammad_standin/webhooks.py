@@ -148,7 +148,7 @@ class WebhookDispatcher:
     """Runs triggers on each transaction and delivers webhooks from a background thread."""
 
     def __init__(self, state: State, *, backoff: float = 10.0, timeout: float = 30.0,
-                 sleep: Callable[[float], None] | None = None, escalation_interval: float = 5.0) -> None:
+                 sleep: Callable[[float], None] | None = None, escalation_interval: float = 0.0) -> None:
         self.state = state
         #: seconds between runs of process_escalation (0: only when called)
         self.escalation_interval = escalation_interval

@@ -250,6 +250,10 @@ class EscalationMixin:
                 self.on_transaction(event)
         return events
 
+    def run_time_events(self) -> list[dict[str, Any]]:
+        """One run of Zammad's scheduler jobs for time: process_pending, then process_escalation."""
+        return self.process_pending() + self.process_escalation()
+
     def time_trigger_performed(self, trigger: Mapping[str, Any], event: Mapping[str, Any]) -> bool:
         """Loop protection of time triggers: True when this trigger already ran for this ticket, event
         type and escalation instant; otherwise records that it runs now."""

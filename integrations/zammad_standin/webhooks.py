@@ -233,8 +233,7 @@ class WebhookDispatcher:
             if self.escalation_interval and time.monotonic() >= self._next_escalation:
                 self._next_escalation = time.monotonic() + self.escalation_interval
                 try:  # Zammad's scheduler runs Ticket.process_escalation periodically
-                    self.state.process_pending()
-                    self.state.process_escalation()
+                    self.state.run_time_events()
                 except Exception:  # noqa: BLE001  - the scheduler keeps running
                     log.exception("process_escalation failed")
 

@@ -153,7 +153,7 @@ def would_change(processor: Any, record: Mapping[str, Any], organization: Mappin
         ticket = with_pauses(tid, ticket, now, applied)[0]
     decision = processor.engine().evaluate(ticket, org, now)
     newer = applied is not None and hasattr(applied, "newer_than") and applied.newer_than(state.record)
-    current = applied.fingerprint if newer else state.fingerprint
+    current = applied.fingerprint if newer and applied is not None else state.fingerprint
     return mapping.decision_fingerprint(decision) != current
 
 

@@ -201,7 +201,7 @@ class Processor:
         observed = min(changed_at, now) if changed_at is not None else now
         ticket, paused = self._with_pauses(ticket_id, ticket, observed, applied)
         decision = self.engine().evaluate(ticket, organization, now)
-        changes = self.adapter.apply_decision(ticket_id, decision, state=state)
+        changes = self.adapter.apply_decision(ticket_id, decision, state=state, policies=self.engine().policies)
         self._check_zammad_sla(ticket_id, record, decision, trigger)
         new_applied = getattr(changes, "applied", None)
         timers = _timer_signature(ticket, decision, paused)

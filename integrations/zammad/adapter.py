@@ -36,7 +36,7 @@ from integrations.zammad.mapping import (
     ZammadTicketState,
 )
 from integrations.zammad.payload import EventRecords, records_from_payload
-from plugin.model import Decision, Organization, Ticket
+from plugin.model import Decision, Organization, Policies, Ticket
 from plugin.tags import tag_changes
 
 log = logging.getLogger(__name__)
@@ -215,7 +215,7 @@ class ZammadAdapter:
     # ----------------------------------------------------------------- writing
 
     def apply_decision(self, ticket_id: int | str, decision: Decision, *,
-                       state: ZammadTicketState | None = None) -> AppliedChanges:
+                       state: ZammadTicketState | None = None, policies: Policies | None = None) -> AppliedChanges:
         """Make the ticket match ``decision``, writing only what differs from what policydesk
         contributed before (``state.applied``), or from what the ticket shows.
 
@@ -224,12 +224,14 @@ class ZammadAdapter:
         after it), then the tags (which keep ``updated_by``), so Zammad's "updated by someone
         else" trigger does not fire for them. The new `AppliedState` is stored only after all
         of it: a crash in between is finished by the next run (tags against the old memory).
-        Without ``state`` the ticket, its tags and mentions are read.
+        Without ``state`` the ticket, its tags and mentions are read. With ``policies``, account
+        managers are mentioned only while the engine says they may hear of the ticket (a Zammad
+        mention notifies at once); a mention already made stays while the person fills the role.
         """
         if state is None:
             state = self.read_state(ticket_id)
         tid = state.ticket_id
-        desired = mapping.desired_state(decision)
+        desired = mapping.desired_state(decision, policies)
         applied = state.applied
         stale = applied is not None and applied.newer_than(state.record)
         current_fp = applied.fingerprint if stale and applied is not None else state.fingerprint
@@ -270,6 +272,9 @@ class ZammadAdapter:
             if uid in mentioned.values() or uid in state.mentioned_user_ids:
                 continue
             writes.append(lambda person=person, uid=uid: self._mention(tid, person, uid, changes))
+        for person, uid in mentioned.items():  # made earlier, outside the role's hours now: it stays
+            if person in desired.manager_persons and person not in wanted_mentions:
+                wanted_mentions[person] = uid
         former = {p: uid for p, uid in mentioned.items() if uid not in wanted_mentions.values()}
         if former:
             writes.append(lambda: self._unmention(tid, former, changes))

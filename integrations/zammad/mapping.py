@@ -14,7 +14,8 @@ from typing import Any, Mapping
 
 from plugin import language as plugin_language
 from plugin import timefmt
-from plugin.model import Decision, Organization, Ticket
+from plugin.model import Decision, Organization, Policies, Ticket
+from plugin.notification import managers_to_mention
 
 # --------------------------------------------------------------------------- attribute names
 
@@ -382,7 +383,8 @@ class DesiredTicketState:
     #: Tags the decision wants present.
     tags: frozenset[str]
     priority: str | None
-    #: Logins or e-mails of the people to subscribe (mention).
+    #: Logins or e-mails of the people to subscribe (mention) now: the account managers the
+    #: engine says may hear of the ticket at this instant (`plugin.notification.managers_to_mention`).
     mention_persons: tuple[str, ...]
     #: Ticket attributes to hold these values (wire format; ``None`` clears).
     attributes: Mapping[str, Any]
@@ -390,6 +392,9 @@ class DesiredTicketState:
     note: str
     #: Routing fields the decision asks for (``group``, ``owner``...), empty when it routes nothing.
     routing: Mapping[str, Any] = field(default_factory=dict)
+    #: Everyone filling one of the plan's manager roles: a mention policydesk made of one of them
+    #: stays (outside their hours too); a mention of anyone else it made is a former manager's.
+    manager_persons: tuple[str, ...] = ()
 
 
 def routing_fields(decision: Decision) -> dict[str, Any]:
@@ -407,7 +412,9 @@ def routing_fields(decision: Decision) -> dict[str, Any]:
     return fields_
 
 
-def desired_state(decision: Decision) -> DesiredTicketState:
+def desired_state(decision: Decision, policies: Policies | None = None) -> DesiredTicketState:
+    """What ``decision`` asks of the ticket; with ``policies``, managers are mentioned only when
+    the engine says they may hear of it now (their hours, or urgent), else all of them."""
     attributes: dict[str, Any] = {}
     if decision.plan is not None:
         attributes[TICKET_PLAN] = decision.plan.value
@@ -415,10 +422,12 @@ def desired_state(decision: Decision) -> DesiredTicketState:
         attributes[TICKET_FIRST_RESPONSE_DUE] = format_instant(decision.first_response_due.value)
     managers = decision.account_managers.value if decision.account_managers is not None else {}
     persons = tuple(dict.fromkeys(p for p in managers.values() if p))
+    now = managers_to_mention(policies, decision) if policies is not None else persons
     return DesiredTicketState(
         tags=frozenset(decision.tag_names),
         priority=decision.priority.value if decision.priority is not None else None,
-        mention_persons=persons,
+        mention_persons=now,
+        manager_persons=persons,
         attributes=attributes,
         fingerprint=decision_fingerprint(decision),
         note=decision.note_text,

@@ -917,3 +917,20 @@ def test_custom_payload_records() -> None:
     assert records.ticket_id == 42 and records.ticket["customer_id"] == 7
     assert records.ticket["organization_id"] is None and records.organization is None
     assert records.article["internal"] is False and records.custom
+
+
+def test_managers_are_mentioned_only_within_their_hours_and_stay_mentioned(desk: Desk, bundled_policies) -> None:
+    """A Zammad mention notifies at once: at 03:00 (outside Mon-Fri 09:00-18:00) Ana is not
+    mentioned; at 10:00 she is; a night evaluation after that keeps her mention."""
+    app, tid = desk.app, desk.ticket_id
+    night = dt.datetime(2026, 11, 27, 2, 0, tzinfo=UTC)  # Fri 03:00 in Zurich
+    day = dt.datetime(2026, 11, 27, 9, 0, tzinfo=UTC)  # Fri 10:00 in Zurich
+    first = desk.adapter.apply_decision(tid, pro_decision(now=night), policies=bundled_policies)
+    assert first.mentions_added == [] and app.mentions == []
+    second = desk.adapter.apply_decision(tid, pro_decision(now=day), state=remembered(desk, tid, first),
+                                         policies=bundled_policies)
+    assert second.mentions_added == ["ana@provider.example"] and len(app.mentions) == 1
+    third = desk.adapter.apply_decision(tid, pro_decision(now=night + dt.timedelta(days=1)),
+                                        state=remembered(desk, tid, second), policies=bundled_policies)
+    assert third.mentions_removed == [] and len(app.mentions) == 1
+    assert third.applied is not None and third.applied.mentions == second.applied.mentions

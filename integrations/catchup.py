@@ -83,8 +83,12 @@ class CatchUp:
 
     def __init__(self, store: Any, adapter: Any, *, interval: float = 60.0, overlap: float = 120.0,
                  first_lookback: float = 0.0, settle: float = 150.0, clock: Callable[[], dt.datetime] = _utcnow,
-                 metrics: Any = None) -> None:
+                 metrics: Any = None,
+                 organizations_changed: Callable[[dt.datetime, dt.datetime], Any] | None = None) -> None:
         self.store = store
+        #: Called with (since, now) each run: hand edits of organizations (Zammad has no
+        #: organization trigger, app/models/transaction/trigger.rb), see integrations.billing.hand_edit.
+        self.organizations_changed = organizations_changed
         self.adapter = adapter
         self.interval = interval
         self.overlap = dt.timedelta(seconds=overlap)
@@ -128,6 +132,11 @@ class CatchUp:
             change = {key: record.get(key) for key in ("id", "updated_at", "updated_by_id")}
             if _queue(self.store, change, delivery, CATCHUP_TRIGGER, now):
                 queued += 1
+        if self.organizations_changed is not None:
+            outcomes = self.organizations_changed(since, now)
+            if outcomes and any(k in ("reverted", "warned") for k in outcomes):
+                log.info("catch-up: organizations edited by hand since %s: %s", since.isoformat(),
+                         ", ".join(f"{k}={n}" for k, n in sorted(outcomes.items())))
         self.store.audit(MARK_KIND, MARK_SUBJECT, {"until": until.isoformat(), "queued": queued}, now)
         if queued:
             log.info("catch-up: queued %d ticket change(s) made since %s", queued, since.isoformat())
@@ -260,6 +269,8 @@ def install(service: Any, environ: Any = None) -> Reevaluation:
     """
     import os
 
+    from integrations.billing.hand_edit import check_changed_organizations
+
     env = os.environ if environ is None else environ
 
     def number(name: str, default: float) -> float:
@@ -274,7 +285,9 @@ def install(service: Any, environ: Any = None) -> Reevaluation:
         catchup = CatchUp(service.store, service.adapter, interval=interval,
                           overlap=number("POLICYDESK_CATCHUP_OVERLAP", 120.0),
                           first_lookback=number("POLICYDESK_CATCHUP_FIRST_LOOKBACK", 0.0),
-                          settle=number("POLICYDESK_CATCHUP_SETTLE", 150.0), metrics=service.metrics)
+                          settle=number("POLICYDESK_CATCHUP_SETTLE", 150.0), metrics=service.metrics,
+                          organizations_changed=lambda since, now: check_changed_organizations(
+                              service.adapter, service.store, since, now, service.holder.policies))
         service._thread(lambda: catchup.run(service.stopping), "catch-up")
     sync_zammad = None
     if str(env.get("POLICYDESK_SYNC_ON_RELOAD") or "").lower() in ("1", "true", "yes"):

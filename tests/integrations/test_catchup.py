@@ -171,3 +171,18 @@ def test_stopped_service_catches_up_every_ticket_once(zammad: Any, tmp_path: Pat
                     if isinstance(r.body, dict) and r.body.get("o_id") in (ticket_id, str(ticket_id))
                     and str(r.body.get("item", "")).startswith("plan:")]
         assert len(tag_adds) == 1, (ticket_id, tag_adds)
+
+
+def test_each_run_hands_changed_organizations_to_the_hand_edit_check(zammad: Any, store: Any) -> None:
+    """Zammad has no organization trigger (app/models/transaction/trigger.rb): the catch-up asks
+    for organizations changed since its mark (integrations.billing.hand_edit)."""
+    calls: list[tuple[dt.datetime, dt.datetime]] = []
+    clock = Clock()
+    catchup = CatchUp(store, adapter_for(zammad), overlap=120, settle=30, clock=clock,
+                      organizations_changed=lambda since, now: calls.append((since, now)) or {"unchanged": 1})
+    catchup.run_once()  # the first run only sets the mark
+    clock.now += dt.timedelta(minutes=5)
+    catchup.run_once()
+    assert len(calls) == 1
+    since, now = calls[0]
+    assert now == clock.now and since == clock.now - dt.timedelta(minutes=5) - dt.timedelta(seconds=30 + 120)

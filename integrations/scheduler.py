@@ -46,6 +46,7 @@ from typing import Any
 from croniter import croniter
 
 from integrations.billing.scheduled import apply_scheduled, is_subscription_timer
+from integrations.service.processing import ADVICE_WINDOW_STEP
 from integrations.settings import utcnow
 from integrations.store import HeldNotification, Job, Store, Timer
 from integrations.zammad.mapping import CLOSED_STATES
@@ -305,6 +306,9 @@ def _fire_step(processor: Any, store: Store, policies_provider: Callable[[], Any
     if ticket.state in CLOSED_STATES or ticket.first_response_at is not None:
         log.info("ticket %s step %r: answered or closed meanwhile, nobody notified", ticket_id, step_name)
         return "skipped: answered or closed"
+    if step_name == ADVICE_WINDOW_STEP:  # the evaluation above routed it to the advice owner
+        log.info("ticket %s: the advice window opened; re-evaluated (%s)", ticket_id, outcome)
+        return "advice window: re-evaluated"
     escalation = decision.escalation.value if decision.escalation is not None else None
     due = escalation.due.get(step_name) if escalation is not None else None
     if due is None or due > now:

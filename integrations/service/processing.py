@@ -31,6 +31,8 @@ from plugin.clock import pauses_clock
 from plugin.engine import Engine
 from plugin.model import Decision, Organization, Ticket
 
+#: The timer step that re-evaluates a ticket whose customised advice waits for the advice window.
+ADVICE_WINDOW_STEP = "advice_window"
 log = logging.getLogger("policydesk.processing")
 
 #: Zammad computes escalation to the minute (lib/escalation.rb): allow that much difference.
@@ -247,7 +249,12 @@ class Processor:
         # A new deadline (a pause, an upgrade) gets new timers, but a step that already fired
         # at the same instant does not fire (and notify) a second time.
         fired = {(t.step, t.due_at) for t in self.store.timers_of(str(ticket_id)) if t.fired_at is not None}
-        steps = [(name, when) for name, when in escalation.value.due.items() if (name, when) not in fired]
+        due_steps = dict(escalation.value.due)
+        advice = getattr(decision, "advice", None)
+        if advice is not None and advice.value.queued_until is not None:
+            # the next advice window: re-evaluate then, so the advice owner takes the ticket
+            due_steps[ADVICE_WINDOW_STEP] = advice.value.queued_until
+        steps = [(name, when) for name, when in due_steps.items() if (name, when) not in fired]
         self.store.set_timers(str(ticket_id), key, sorted(steps, key=lambda item: item[1]))
 
     def _check_zammad_sla(self, ticket_id: int, record: Mapping[str, Any], decision: Decision, trigger: str) -> None:

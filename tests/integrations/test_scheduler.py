@@ -65,7 +65,7 @@ class FakeAdapter:
         ticket, org, record = self.tickets[int(tid)]
         return ticket, org, SimpleNamespace(record=record)
 
-    def apply_decision(self, tid: int, decision: Any, state: Any = None) -> None:
+    def apply_decision(self, tid: int, decision: Any, state: Any = None, policies: Any = None) -> None:
         self.applied.append((tid, decision))
         return None  # "unchanged": nothing to audit
 
@@ -556,3 +556,27 @@ def test_plus_breach_notifies_the_owner(h: Harness) -> None:
     assert "breach" in fired
     assert "notified" in h.work(now)
     assert any(person == "agent.one@provider.example" and item["kind"] == "owner" for person, item in h.notifier.sent)
+
+
+def test_advice_waiting_for_its_window_is_handed_to_the_technical_account_manager_when_it_opens(h: Harness) -> None:
+    """Enterprise advice asked on a Saturday waits for Monday 09:00 (Mon-Fri 09:00-18:00): a
+    timer re-evaluates the ticket then, and routing gives it the technical account manager."""
+    tam = "tom@provider.example"
+    org = Organization(id=501, name="org 1", plan="enterprise",
+                       account_managers={"account_manager": AM, "technical_account_manager": tam})
+    saturday = zurich("2026-11-28 10:00")
+    h.adapter.put(Ticket(id=1, channel="email", created_at=saturday, category="advice"), org)
+    h.processor.reconcile_ticket(1, saturday)
+    first = h.adapter.applied[-1][1]
+    assert first.routing.value.group == "Advice" and first.routing.value.owner is None
+    monday = zurich("2026-11-30 09:00")
+    assert unfired(h.store, 1)["advice_window"] == monday
+    before = monday - dt.timedelta(minutes=1)  # the 1 h first-response steps fired on Saturday already
+    assert "advice_window" not in [t.step for t in h.scheduler.sweep(before).fired]
+    h.work(before)
+    assert h.adapter.applied[-1][1].routing.value.owner is None  # still waiting
+    assert [t.step for t in h.scheduler.sweep(monday).fired] == ["advice_window"]
+    assert "advice window: re-evaluated" in h.work(monday)  # with the digests held since Saturday
+    opened = h.adapter.applied[-1][1]
+    assert opened.routing.value.group == "Advice" and opened.routing.value.owner == tam
+    assert "advice_window" not in unfired(h.store, 1)

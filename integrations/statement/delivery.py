@@ -107,15 +107,19 @@ def deliver_statements(
     month, role = parse_month(str(body["month"])), str(body["role"])
     client = adapter.client
     created = 0
-    for person, organization_ids in sorted(_customers_by_person(client, role).items()):
+    waiting = {person: ids for person, ids in sorted(_customers_by_person(client, role).items())
+               if not store.audit_log(f"{KIND}:{month}:{person}", SENT, limit=1)}  # else served by an earlier attempt
+    # One read of Zammad's tickets for every customer of the role, not one per manager.
+    wanted = sorted({i for ids in waiting.values() for i in ids})
+    by_id = {s.organization: s for s in statements_from_zammad(
+        client, policies, month, organization_ids=wanted, as_of=now)} if wanted else {}
+    for person, organization_ids in waiting.items():
         subject = f"{KIND}:{month}:{person}"
-        if store.audit_log(subject, SENT, limit=1):
-            continue  # served by an earlier attempt of this job
         user = adapter.find_user(person)
         if user is None:
             log.warning("statements for %s not sent: %r is not a Zammad user", month, person)
             continue
-        statements = statements_from_zammad(client, policies, month, organization_ids=organization_ids, as_of=now)
+        statements = [by_id[str(i)] for i in organization_ids]
         name = f"{user.get('firstname') or ''} {user.get('lastname') or ''}".strip() or person
         attachments = [{
             "filename": f"statement-{month}-{s.organization}.pdf",

@@ -70,12 +70,15 @@ def assert_same_minute(api: Api, ticket_id: int) -> dict[str, Any]:
 def test_zammads_first_response_escalation_equals_policydesks_deadline(desk: Any) -> None:
     zammad, service, api = desk
     tickets = [create(api, plan, channel) for plan in CUSTOMERS for channel in ("email", "phone")]
-    tickets.append(create(api, "pro", "phone", policydesk_emergency=True, policydesk_category="infrastructure"))
+    tickets.append(create(api, "enterprise", "phone", policydesk_emergency=True, policydesk_category="infrastructure"))
     for ticket_id in tickets:
         assert_same_minute(api, ticket_id)
+    assert "emergency" in api.get(f"tags?object=Ticket&o_id={tickets[-1]}").json()["tags"]  # accepted, 24/7
 
-    # a pending period: both clocks pause (Zammad: ignore_escalation states, minute granularity)
-    paused = create(api, "plus", "email")
+    # a pending period: both clocks pause (Zammad: ignore_escalation states, minute granularity).
+    # An accepted emergency's clock runs around the clock, so the pause moves its deadline at
+    # whatever time this test runs (a Plus e-mail's would not move at night or on a weekend).
+    paused = create(api, "enterprise", "phone", policydesk_emergency=True, policydesk_category="infrastructure")
     before = assert_same_minute(api, paused)
     pending_state = next(s["name"] for s in api.get("ticket_states").json() if s["name"].startswith("pending"))
     until = (dt.datetime.now(dt.timezone.utc) + dt.timedelta(days=1)).isoformat()

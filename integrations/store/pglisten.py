@@ -28,6 +28,8 @@ class Listener:
     :param connect: a new autocommit connection.
     :param guard: ``guard(conn, seconds)``, a deadline for a statement (the watchdog).
     :param idle_check: seconds of silence after which the connection is checked.
+    :param own: the payload of this process's own announcements, which are not passed on
+        (its workers were woken in-process already).
     """
 
     def __init__(
@@ -38,11 +40,13 @@ class Listener:
         guard: Callable[[Any, float], AbstractContextManager[None]],
         timeout: float,
         idle_check: float = 10.0,
+        own: str | None = None,
     ) -> None:
         self._connect = connect
         self._channel = channel
         self._on_work = on_work
         self._guard = guard
+        self._own = own
         self._timeout = timeout
         self._idle_check = idle_check
         self._stopped = threading.Event()
@@ -83,12 +87,13 @@ class Listener:
     def _listen(self, conn: psycopg.Connection[Any]) -> None:
         silent = 0.0
         while not self._stopped.is_set():
-            heard = False
-            for _note in conn.notifies(timeout=1.0, stop_after=1):
-                heard = True
-            if heard:
+            got = heard = False
+            for note in conn.notifies(timeout=1.0, stop_after=1):
+                got, heard = True, heard or note.payload != self._own
+            if got:
                 silent = 0.0
-                self._on_work()
+                if heard:
+                    self._on_work()
                 continue
             silent += 1.0
             if silent >= self._idle_check:  # a dropped connection delivers nothing: check it

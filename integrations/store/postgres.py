@@ -30,6 +30,7 @@ import hashlib
 import re
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from typing import Any
@@ -227,6 +228,9 @@ class PostgresStore(SQLStore):
         self._lead_conn: psycopg.Connection[Any] | None = None
         self._leading: set[str] = set()
         self._channel = f"policydesk_work_{_hash(self.schema, 4) & 0xFFFFFFFF:08x}"
+        #: The payload of this store's own announcements: its listener skips them, as this
+        #: process's workers were already woken in-process at commit (no second wake-up).
+        self._announcer = uuid.uuid4().hex
         self._listener: Listener | None = None
         self._listener_lock = threading.Lock()
         self._migrate()
@@ -264,7 +268,7 @@ class PostgresStore(SQLStore):
 
     def _announce_work(self, tx: Tx) -> None:
         if isinstance(tx, _PgTx) and not tx.announced:
-            tx.execute("SELECT pg_notify(?, '')", (self._channel,))
+            tx.execute("SELECT pg_notify(?, ?)", (self._channel, self._announcer))
             tx.announced = True
 
     def _listen(self) -> None:
@@ -274,7 +278,7 @@ class PostgresStore(SQLStore):
             if self._listener is None:
                 self._listener = Listener(self._connect, self._channel, self._work.notify,
                                           self._watchdog.guard, self.timeout,
-                                          idle_check=max(2.0, 2 * self.timeout))
+                                          idle_check=max(2.0, 2 * self.timeout), own=self._announcer)
                 self._listener.start()
 
     def _migrate(self) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import subprocess
 import sys
@@ -233,6 +234,7 @@ def test_wait_returns_at_once_for_work_that_arrived_before_it(store: Store) -> N
     store.wait_for_work(0)
     deliver(store, "early-0", 1)  # between the worker's empty claim and its wait
     assert store.wait_for_work(60)
+    time.sleep(0.3)  # PostgreSQL: time for the store's own NOTIFY to come back; it must not wake again
     assert not store.wait_for_work(0.01)
 
 
@@ -291,6 +293,35 @@ def test_postgres_a_worker_in_another_process_wakes_on_notify(pg_dsn: str, pg_sc
     finally:
         proc.kill()
         feeder.close()
+
+
+def test_postgres_a_store_does_not_wake_twice_for_its_own_announcement(pg_dsn: str, pg_schema: str) -> None:
+    """Its workers were woken in-process at commit; its NOTIFY coming back must not wake them
+    a second time (a spurious claim per event), while another store's NOTIFY does."""
+    import psycopg
+
+    from integrations.store.pglisten import Listener
+
+    woken: list[float] = []
+    listener = Listener(lambda: psycopg.connect(pg_dsn, autocommit=True), "policydesk_test_own",
+                        lambda: woken.append(time.monotonic()), lambda conn, seconds: contextlib.nullcontext(),
+                        timeout=5, own="mine")
+    listener.start()
+    try:
+        deadline = time.monotonic() + 10
+        while listener.connects == 0 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        with psycopg.connect(pg_dsn, autocommit=True) as conn:
+            conn.execute("SELECT pg_notify('policydesk_test_own', 'mine')")
+            time.sleep(0.5)
+            assert woken == []
+            conn.execute("SELECT pg_notify('policydesk_test_own', 'another process')")
+            deadline = time.monotonic() + 10
+            while not woken and time.monotonic() < deadline:
+                time.sleep(0.01)
+        assert len(woken) == 1
+    finally:
+        listener.stop()
 
 
 def test_extend_leases_renews_many_in_one_call(store: Store) -> None:

@@ -91,3 +91,19 @@ def test_next_release(store: Store) -> None:
     assert store.next_release() == T0 + H
     assert len(store.release_notifications(T0 + H)) == 1
     assert store.next_release() == T0 + 2 * H
+
+
+def test_pending_periods_that_change_nothing_do_not_wait_for_writers(open_same: Callable[..., Store]) -> None:
+    """Every decision asks for the ticket's pauses; most change nothing. Those calls only
+    read, so they do not queue behind the writers (on SQLite one write lock per database:
+    the service's throughput bound). A change still waits for its turn."""
+    store, other = open_same(), open_same()
+    store.pending_periods("7", pending=True, now=T0)
+    with other.atomic():  # a writer holds the lock (SQLite) or the rows it wrote (PostgreSQL)
+        other.audit("test", "writer", {}, T0)
+        answered: list[object] = []
+        reader = threading.Thread(target=lambda: answered.append(store.pending_periods("7", pending=True,
+                                                                                     now=T0 + H)))
+        reader.start()
+        reader.join(5)
+        assert answered == [[(T0, None)]]

@@ -207,15 +207,18 @@ class Processor:
         self._check_zammad_sla(ticket_id, record, decision, trigger)
         new_applied = getattr(changes, "applied", None)
         timers = _timer_signature(ticket, decision, paused)
-        with self.store.atomic():  # timers and memory in one commit (one fsync on SQLite)
-            if applied is None or applied.timers != timers:
-                self._set_timers(ticket_id, ticket, decision)
-            if new_applied is not None and (changes or applied is None or applied.timers != timers
-                                            or new_applied.to_json() != applied.to_json()):
-                self.store.audit(DECISION_AUDIT, f"ticket:{ticket_id}",
-                                 _audit_record(decision, changes, replace(new_applied, timers=timers)), now)
-            elif changes:
-                self.store.audit(DECISION_AUDIT, f"ticket:{ticket_id}", _audit_record(decision, changes, None), now)
+        reset_timers = applied is None or applied.timers != timers
+        remember = new_applied is not None and (changes or reset_timers or new_applied.to_json() != applied.to_json())
+        if reset_timers or remember or changes:  # else nothing to record: no write transaction at all
+            with self.store.atomic():  # timers and memory in one commit (one fsync on SQLite)
+                if reset_timers:
+                    self._set_timers(ticket_id, ticket, decision)
+                if remember:
+                    self.store.audit(DECISION_AUDIT, f"ticket:{ticket_id}",
+                                     _audit_record(decision, changes, replace(new_applied, timers=timers)), now)
+                elif changes:
+                    self.store.audit(DECISION_AUDIT, f"ticket:{ticket_id}", _audit_record(decision, changes, None),
+                                     now)
         return decision, ticket, "applied" if changes else "unchanged"
 
     def applied_state(self, ticket_id: int | None) -> AppliedState | None:

@@ -17,7 +17,7 @@ import tempfile
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO / "tests"))
+sys.path.insert(0, str(REPO / "tests" / "helpers"))
 from service_harness import ADMIN_TOKEN, ServiceProcess, sync_zammad, wait_until  # noqa: E402
 from zammad_api import Api  # noqa: E402
 

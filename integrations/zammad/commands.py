@@ -14,7 +14,8 @@ import argparse
 import json
 import os
 import sys
-from typing import Any, Mapping, Sequence
+from contextlib import contextmanager
+from typing import Any, Iterator, Mapping, Sequence
 
 from integrations.zammad.errors import ZammadAuthError, ZammadError, ZammadUnavailable
 from plugin.errors import UserError
@@ -73,16 +74,11 @@ def cmd_sync(args: argparse.Namespace, environ: Mapping[str, str] | None = None)
 
 
 def _sync(args: argparse.Namespace, env: dict[str, str]) -> int:
-    from integrations.zammad.adapter import ZammadClient, ZammadConfigError, ZammadSettings
+    from integrations.zammad.adapter import ZammadClient
     from integrations.zammad.sync import apply_plan, plan_sync
     from integrations.zammad.sync_objects import webhook_endpoint
-    from plugin.cli import UserError, load
 
-    try:
-        policies = load(args.policies)
-    except UserError as error:
-        raise SyncUserError(f"invalid policies in {args.policies}:\n{error}") from None
-
+    policies = _policies(args)
     webhook_url = args.webhook_url or env.get(PUBLIC_URL_ENV)
     if not webhook_url:
         raise SyncUserError(f"where should Zammad send webhooks? Give --webhook-url or set {PUBLIC_URL_ENV}")
@@ -92,15 +88,10 @@ def _sync(args: argparse.Namespace, env: dict[str, str]) -> int:
     if not token:
         raise SyncUserError(f"no webhook signing token: set {WEBHOOK_TOKEN_ENV} or {WEBHOOK_TOKEN_ENV}_FILE")
 
-    if args.zammad_url:
-        env["ZAMMAD_URL"] = args.zammad_url
-    try:
-        settings = ZammadSettings.load(env)
-    except ZammadConfigError as error:
-        raise SyncUserError(str(error)) from None
+    settings = _zammad_settings(args, env)
     client = ZammadClient.from_settings(settings)
 
-    try:
+    with _zammad_failures(settings):
         service_user = args.service_user or env.get(SERVICE_USER_ENV)
         service_user_id = _user_id(client, service_user) if service_user else None
         plan = plan_sync(policies, client, endpoint=webhook_endpoint(webhook_url), signature_token=token,
@@ -111,19 +102,6 @@ def _sync(args: argparse.Namespace, env: dict[str, str]) -> int:
         else:
             result = apply_plan(plan, client, log=None)
             print(json.dumps(result.as_json(), indent=2, default=str) if args.json else result.render())
-    except ZammadAuthError as error:
-        raise SyncUserError(f"Zammad at {settings.url} refused the token ({error.status} {error.message}); "
-                            "check ZAMMAD_TOKEN / ZAMMAD_TOKEN_FILE (an admin's token is needed)") from None
-    except ZammadUnavailable as error:
-        reason = "connection refused" if "Connection refused" in error.message else error.message
-        raise SyncUserError(f"cannot reach Zammad at {settings.url}: {reason}") from None
-    except ZammadError as error:
-        done = getattr(error, "sync_done", [])
-        for line in done:
-            print(line)
-        raise SyncUserError(f"Zammad refused a change: {error}"
-                            + (f" (after {len(done)} change{'s' if len(done) != 1 else ''}, listed above)"
-                               if done else "")) from None
     sys.stdout.flush()
     if plan.errors:
         print(f"policydesk sync: {len(plan.errors)} object{'s' if len(plan.errors) != 1 else ''} could not be "
@@ -172,8 +150,8 @@ def _reconcile(args: argparse.Namespace, env: dict[str, str]) -> int:
     from integrations.service.processing import Processor
     from integrations.settings import store_url
     from integrations.store import StoreError, open_store
-    from integrations.zammad.adapter import ZammadAdapter, ZammadClient, ZammadConfigError, ZammadSettings
-    from plugin.cli import UserError, load
+    from integrations.zammad.adapter import ZammadAdapter, ZammadClient
+    from plugin.cli import UserError
     from plugin.engine import Engine
     from plugin.manager import get_plugin_manager
 
@@ -183,16 +161,8 @@ def _reconcile(args: argparse.Namespace, env: dict[str, str]) -> int:
             since = parse_duration(args.since)
         except ValueError as error:
             raise SyncUserError(f"--since: {error}") from None
-    try:
-        policies = load(args.policies)
-    except UserError as error:
-        raise SyncUserError(f"invalid policies in {args.policies}:\n{error}") from None
-    if args.zammad_url:
-        env["ZAMMAD_URL"] = args.zammad_url
-    try:
-        settings = ZammadSettings.load(env)
-    except ZammadConfigError as error:
-        raise SyncUserError(str(error)) from None
+    policies = _policies(args)
+    settings = _zammad_settings(args, env)
     try:
         store = open_store(store_url(args.store, env))
     except (StoreError, UserError) as error:
@@ -200,17 +170,53 @@ def _reconcile(args: argparse.Namespace, env: dict[str, str]) -> int:
     engine = Engine(policies, get_plugin_manager())
     with store:
         processor = Processor(ZammadAdapter(ZammadClient.from_settings(settings)), lambda: engine, store)
-        try:
+        with _zammad_failures(settings):
             summary = reconcile(processor, now=dt.datetime.now(dt.timezone.utc), since=since, dry_run=args.dry_run,
                                 progress=Progress(enabled=None if not args.json else False))
-        except ZammadAuthError as error:
-            raise SyncUserError(f"Zammad at {settings.url} refused the token ({error.status} {error.message})") from None
-        except ZammadUnavailable as error:
-            raise SyncUserError(f"cannot reach Zammad at {settings.url}: {error.message}") from None
-        except ZammadError as error:
-            raise SyncUserError(f"Zammad refused a request: {error}") from None
     print(json.dumps(summary.as_json(), indent=2) if args.json else summary.render())
     return 1 if summary.failed else 0
+
+
+def _policies(args: argparse.Namespace) -> Any:
+    from plugin.cli import load
+
+    try:
+        return load(args.policies)
+    except UserError as error:
+        raise SyncUserError(f"invalid policies in {args.policies}:\n{error}") from None
+
+
+def _zammad_settings(args: argparse.Namespace, env: dict[str, str]) -> Any:
+    """Zammad's URL and token from the environment (``--zammad-url`` first)."""
+    from integrations.zammad.adapter import ZammadConfigError, ZammadSettings
+
+    if args.zammad_url:
+        env["ZAMMAD_URL"] = args.zammad_url
+    try:
+        return ZammadSettings.load(env)
+    except ZammadConfigError as error:
+        raise SyncUserError(str(error)) from None
+
+
+@contextmanager
+def _zammad_failures(settings: Any) -> Iterator[None]:
+    """Zammad's refusals and outages as one-line user errors. A sync that stopped half-way
+    (``sync_done`` on the error) lists what it did before."""
+    try:
+        yield
+    except ZammadAuthError as error:
+        raise SyncUserError(f"Zammad at {settings.url} refused the token ({error.status} {error.message}); "
+                            "check ZAMMAD_TOKEN / ZAMMAD_TOKEN_FILE (an admin's token is needed)") from None
+    except ZammadUnavailable as error:
+        reason = "connection refused" if "Connection refused" in error.message else error.message
+        raise SyncUserError(f"cannot reach Zammad at {settings.url}: {reason}") from None
+    except ZammadError as error:
+        done = getattr(error, "sync_done", [])
+        for line in done:
+            print(line)
+        raise SyncUserError(f"Zammad refused a change: {error}"
+                            + (f" (after {len(done)} change{'s' if len(done) != 1 else ''}, listed above)"
+                               if done else "")) from None
 
 
 def _user_id(client: Any, person: str) -> int:

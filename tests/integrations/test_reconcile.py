@@ -133,6 +133,27 @@ def test_reconcile_text_summary_and_usage_errors(zammad: Any, capsys: Any, tmp_p
     assert code == 1 and err.startswith("policydesk reconcile: --since: expected a duration like 15m")
 
 
+def test_reconcile_says_in_one_line_when_zammad_refuses_or_is_away(zammad: Any, capsys: Any,
+                                                                    tmp_path: Path) -> None:
+    import socket
+
+    store = f"sqlite:///{tmp_path / 'p.db'}"
+    code = run(["reconcile", "--policies", str(POLICIES), "--store", store],
+               {**env_for(zammad), "ZAMMAD_TOKEN": "not-a-token"})
+    out, err = capsys.readouterr()
+    assert code == 1 and err.startswith(f"policydesk reconcile: Zammad at {zammad.url} refused the token (401")
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    code = run(["reconcile", "--policies", str(POLICIES), "--store", store, "--zammad-url", f"http://127.0.0.1:{port}"],
+               env_for(zammad))
+    out, err = capsys.readouterr()
+    assert code == 1 and err.startswith(f"policydesk reconcile: cannot reach Zammad at http://127.0.0.1:{port}")
+    assert "Traceback" not in err
+
+
 def test_durations() -> None:
     assert parse_duration("90s") == dt.timedelta(seconds=90)
     assert parse_duration("15m") == dt.timedelta(minutes=15)

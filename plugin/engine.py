@@ -30,19 +30,31 @@ class Engine:
 
     def evaluate(self, ticket: Ticket, organization: Organization, now: dt.datetime) -> Decision:
         """Decide plan, language, eligibility, scope, emergency, calendar, deadline, managers,
-        escalation, priority, advice, routing, notifications, tags and note for ``ticket`` at ``now``.
+        escalation, priority, advice, routing, notifications and tags for ``ticket`` at ``now``;
+        the note (``decision.notes``) and reasons given as callables are written when first read.
 
         :raises EngineError: when no hook chose a plan or calendar, or chose an unknown one.
-        :raises plugin.manager.PluginError: when a hook implementation raised.
+        :raises plugin.manager.PluginError: when a hook implementation raised (a ``notes``
+            implementation: when the notes are read).
         """
         if now.tzinfo is None or ticket.created_at.tzinfo is None:
             raise ValueError("now and ticket.created_at must be timezone-aware")
         policies = self.policies
         request = Request(ticket, organization, now, policies)
         calls = self.hooks.calls()  # one snapshot of how to call each hook, for this decision
-        decision = Decision(now=now)
+
+        def write_notes() -> tuple[Contribution, ...]:
+            # Notes explain; most decisions are never explained (the adapter writes a note
+            # only when the fingerprint changes), so they are written when first read.
+            try:
+                notes: tuple[Contribution, ...] = calls.notes(request, decision)
+                return notes
+            except Exception as error:  # the same error boundary, when it runs
+                raise self.hooks.error("notes", error) from error
+
         # One Decision, filled field by field: each hook sees the fields decided before it
         # (later ones are still unset); nobody else holds it until it is returned.
+        decision = Decision.blank(now, write_notes)
         fill = decision.__dict__
         stage = "plan"  # the hook being called, for the error boundary
         try:
@@ -74,8 +86,6 @@ class Engine:
             fill["notifications"] = calls.notifications(request, decision)
             stage = "tags"
             fill["tags"] = calls.tags(request, decision)
-            stage = "notes"
-            fill["notes"] = calls.notes(request, decision)
             return decision
         except EngineError:
             raise

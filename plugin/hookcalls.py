@@ -174,5 +174,6 @@ def _stage(contribution: Any, _get: Callable[[str, int], int] = _STAGE.get, _las
 
 def _in_stage_order(results: Iterable[Sequence[Any] | None]) -> tuple[Any, ...]:
     items = [item for result in results if result for item in result]
-    items.sort(key=_stage)
+    if len(items) > 1:
+        items.sort(key=_stage)
     return tuple(items)

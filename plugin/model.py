@@ -7,7 +7,7 @@ Everything here is helpdesk-neutral and immutable.  Integrations fill `Ticket` a
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields, replace
 from typing import Any, Generic, TypeVar
 
@@ -275,17 +275,60 @@ class Policies:
 # --------------------------------------------------------------------------- output
 
 
-@dataclass(frozen=True)
-class Verdict(Generic[T]):
+class _Written:
+    """Fields given as a callable are written when first read, then kept.
+
+    Most decisions are never explained: the adapter reads reasons, notes and notification
+    texts only when a decision's fingerprint changes, ``explain`` always. Formatting
+    instants into sentences was a quarter of every decision's cost, so the built-ins pass
+    ``lambda: f"..."`` where a sentence is costly. The callable for field ``x`` waits in
+    the instance as ``_write_x``; equality, hashing, ``repr``, pickling and
+    `dataclasses.replace` read the field like any other.
+    """
+
+    __slots__ = ()
+
+    def __getattr__(self, name: str) -> Any:
+        # Called only for a name the instance does not hold: a field not yet written.
+        attrs = self.__dict__
+        write = attrs.get("_write_" + name)
+        if write is None:
+            raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+        value = attrs[name] = write()
+        return value
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        for key in [k for k in state if k.startswith("_write_")]:
+            del state[key]
+            name = key[len("_write_"):]
+            state[name] = getattr(self, name)
+        return state
+
+
+def _init_reasoned(attrs: dict[str, Any], value: Any, source: str, reason: Any) -> None:
+    # A frozen dataclass's own __init__ sets each field through object.__setattr__, about
+    # three times the cost of writing the instance dict; these types are made for every decision.
+    attrs["value"] = value
+    attrs["source"] = source
+    attrs["reason" if isinstance(reason, str) else "_write_reason"] = reason
+
+
+@dataclass(frozen=True, init=False)
+class Verdict(_Written, Generic[T]):
     """One hook's answer: a value, the hook that gave it, and why.
 
     A hook returns ``None`` for "no opinion"; a `Verdict` whose ``value`` is ``None`` is an
-    answer ("this plan guarantees no response time").
+    answer ("this plan guarantees no response time"). ``reason`` may be given as a callable
+    returning the sentence: it is called once, when the reason is first read.
     """
 
     value: T
     source: str
     reason: str
+
+    def __init__(self, value: T, source: str, reason: str | Callable[[], str]) -> None:
+        _init_reasoned(self.__dict__, value, source, reason)
 
 
 @dataclass(frozen=True)
@@ -327,8 +370,8 @@ class AdviceVerdict:
     queued_until: dt.datetime | None = None
 
 
-@dataclass(frozen=True)
-class Notification:
+@dataclass(frozen=True, init=False)
+class Notification(_Written):
     """Who hears of an escalation step, and when.
 
     ``deliver_at`` equals the decision's ``now`` when the notification goes out at once;
@@ -350,6 +393,20 @@ class Notification:
     source: str
     reason: str
 
+    def __init__(self, step_id: str, kind: str, recipient: str, person: str | None, immediate: bool,
+                 deliver_at: dt.datetime, text: str | Callable[[], str], source: str,
+                 reason: str | Callable[[], str]) -> None:
+        attrs = self.__dict__  # text and reason may be written when first read (`_Written`)
+        attrs["step_id"] = step_id
+        attrs["kind"] = kind
+        attrs["recipient"] = recipient
+        attrs["person"] = person
+        attrs["immediate"] = immediate
+        attrs["deliver_at"] = deliver_at
+        attrs["text" if isinstance(text, str) else "_write_text"] = text
+        attrs["source"] = source
+        attrs["reason" if isinstance(reason, str) else "_write_reason"] = reason
+
 
 @dataclass(frozen=True)
 class ScopeVerdict:
@@ -359,7 +416,7 @@ class ScopeVerdict:
     referral: str | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, init=False)
 class EscalationState:
     """Where a ticket stands on its plan's escalation ladder at ``now``."""
 
@@ -371,18 +428,29 @@ class EscalationState:
     next_step: str | None = None
     next_due: dt.datetime | None = None
 
+    def __init__(self, step: EscalationStep | None, due: Mapping[str, dt.datetime], next_step: str | None = None,
+                 next_due: dt.datetime | None = None) -> None:
+        attrs = self.__dict__  # made for every decision: see `_init_reasoned`
+        attrs["step"] = step
+        attrs["due"] = due
+        attrs["next_step"] = next_step
+        attrs["next_due"] = next_due
 
-@dataclass(frozen=True)
-class Contribution:
-    """An item contributed by a collecting hook (a tag, a note line)."""
+
+@dataclass(frozen=True, init=False)
+class Contribution(_Written):
+    """An item contributed by a collecting hook (a tag, a note line); ``reason`` as in `Verdict`."""
 
     value: str
     source: str
     reason: str
 
+    def __init__(self, value: str, source: str, reason: str | Callable[[], str]) -> None:
+        _init_reasoned(self.__dict__, value, source, reason)
+
 
 @dataclass(frozen=True)
-class Decision:
+class Decision(_Written):
     """What policydesk decides for one ticket at one instant.
 
     Every single-valued field is a `Verdict` (value + source + reason) or ``None`` when no
@@ -421,8 +489,21 @@ class Decision:
             return replace(self, **changes)  # subclasses, and the usual error for unknown fields
         new = _new_object(Decision)
         attrs = new.__dict__
-        attrs.update(self.__dict__)
+        attrs.update(self.__dict__)  # notes not yet written are written by the same hooks
         attrs.update(changes)
+        return new
+
+    @classmethod
+    def blank(cls, now: dt.datetime, write_notes: Callable[[], tuple[Contribution, ...]] | None = None) -> Decision:
+        """A Decision with every field but ``now`` unset (its default), for the engine to
+        fill field by field; ``write_notes``, when given, writes its notes when first read."""
+        new = _new_object(Decision)
+        attrs = new.__dict__
+        attrs.update(_DECISION_DEFAULTS)
+        attrs["now"] = now
+        if write_notes is not None:
+            del attrs["notes"]
+            attrs["_write_notes"] = write_notes
         return new
 
     @property
@@ -439,12 +520,16 @@ class Decision:
 _new_object = object.__new__
 #: Decision's fields, all settable through ``__init__`` (and so through `Decision.with_`).
 _DECISION_FIELDS = frozenset(f.name for f in fields(Decision))
+_DECISION_DEFAULTS = {f.name: f.default for f in fields(Decision) if f.name != "now"}
+# Notes an engine's decision has not written yet are found through ``__getattr__``: no
+# class attribute may answer for them first (``__init__`` keeps its default of ``()``).
+del Decision.notes
 
 
 # --------------------------------------------------------------------------- hook input
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, init=False)
 class Request:
     """What every hook receives: the ticket, its organization, the instant and the policies."""
 
@@ -452,6 +537,13 @@ class Request:
     organization: Organization
     now: dt.datetime
     policies: Policies
+
+    def __init__(self, ticket: Ticket, organization: Organization, now: dt.datetime, policies: Policies) -> None:
+        attrs = self.__dict__  # made for every decision: see `_init_reasoned`
+        attrs["ticket"] = ticket
+        attrs["organization"] = organization
+        attrs["now"] = now
+        attrs["policies"] = policies
 
     def plan_of(self, decision: Decision) -> Plan:
         """The `Plan` the decision has chosen (call only once ``decision.plan`` is set)."""

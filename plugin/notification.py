@@ -12,6 +12,7 @@ ticket's owner have no hours in the policies: they hear at once.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from croniter import croniter
@@ -60,6 +61,14 @@ def delivery_time(policies: Policies, kind: str, recipient: str, now: dt.datetim
     :param urgent: Why the notification is urgent (e.g. "a granted 24/7 emergency"), or
         ``None``; an urgent notification goes out at once.
     """
+    immediate, at, why = delivery(policies, kind, recipient, now, urgent)
+    return immediate, at, why if isinstance(why, str) else why()
+
+
+def delivery(policies: Policies, kind: str, recipient: str, now: dt.datetime,
+             urgent: str | None = None) -> tuple[bool, dt.datetime, str | Callable[[], str]]:
+    """`delivery_time`, its ``why`` a callable where the sentence is costly (the engine's
+    notifications write it when first read, see `plugin.model.Notification`)."""
     if kind != "role":
         return True, now, f"the {'ticket owner' if kind == 'owner' else f'group {recipient!r}'} is told at once"
     role = policies.roles.get(recipient)
@@ -72,9 +81,8 @@ def delivery_time(policies: Policies, kind: str, recipient: str, now: dt.datetim
     if calendar.is_open(now):
         return True, now, f"within the {title}'s hours ({role.calendar!r} calendar): told at once"  # type: ignore[union-attr]
     at = digest_time(role, calendar, now)
-    local = human_instant(at.astimezone(calendar.timezone))
-    return False, at, (f"outside the {title}'s hours ({role.calendar!r} calendar): held for the digest "  # type: ignore[union-attr]
-                       f"at {local}")
+    return False, at, lambda: (f"outside the {title}'s hours ({role.calendar!r} calendar): held for the digest "  # type: ignore[union-attr]
+                               f"at {human_instant(at.astimezone(calendar.timezone))}")
 
 
 def managers_to_mention(policies: Policies, decision: Any) -> tuple[str, ...]:
@@ -91,7 +99,7 @@ def managers_to_mention(policies: Policies, decision: Any) -> tuple[str, ...]:
         emergency is not None and emergency.value.eligible and "emergency" in policies.urgent) else None
     people = []
     for role, person in managers.items():
-        immediate, _, _ = delivery_time(policies, "role", role, decision.now, urgent)
+        immediate, _, _ = delivery(policies, "role", role, decision.now, urgent)
         if immediate and person not in people:
             people.append(person)
     return tuple(people)

@@ -7,7 +7,7 @@ from types import MappingProxyType
 
 from plugin.hooks.memo import PolicyCache
 from plugin.hookspecs import hookimpl
-from plugin.model import Contribution, Decision, Request, Verdict
+from plugin.model import Contribution, Decision, Plan, Policies, Request, Verdict
 
 SOURCE = "policydesk.account_manager"
 #: Plans without account managers: one read-only answer each.
@@ -22,12 +22,21 @@ def policydesk_account_managers(request: Request, decision: Decision) -> Verdict
             MappingProxyType({}), SOURCE, f"the {plan.title} plan includes no designated account manager"))
     assigned = request.organization.account_managers
     filled = {role: assigned[role] for role in plan.account_manager_roles if assigned.get(role)}
-    missing = [role for role in plan.account_manager_roles if role not in filled]
-    titles = ", ".join(request.policies.roles[r].title.lower() for r in plan.account_manager_roles)
+    missing = tuple(role for role in plan.account_manager_roles if role not in filled)
+    reason = _REASONS.get(request.policies, (plan.name, missing), lambda: _reason(request.policies, plan, missing))
+    return Verdict(filled, SOURCE, reason)
+
+
+#: (plan, roles not filled) -> the reason: the same few sentences for every ticket.
+_REASONS = PolicyCache()
+
+
+def _reason(policies: Policies, plan: Plan, missing: tuple[str, ...]) -> str:
+    titles = ", ".join(policies.roles[r].title.lower() for r in plan.account_manager_roles)
     reason = f"the {plan.title} plan includes: {titles}"
     if missing:
         reason += "; not yet assigned for this organization: " + ", ".join(missing)
-    return Verdict(filled, SOURCE, reason)
+    return reason
 
 
 @hookimpl(trylast=True)

@@ -10,6 +10,7 @@ language (the policies' ``emergency.replies``) telling why, as the contract asks
 
 from __future__ import annotations
 
+from plugin.hooks.memo import PolicyCache
 from plugin.hookspecs import hookimpl
 from plugin.model import (
     Contribution,
@@ -31,9 +32,20 @@ def policydesk_emergency(request: Request, decision: Decision) -> Verdict[Emerge
     ticket = request.ticket
     if not ticket.emergency_requested:
         return _NOT_REQUESTED
+    language = decision.language.value if decision.language is not None else ticket.language
+    in_scope = decision.scope is None or decision.scope.value.in_scope
+    key = (decision.plan.value if decision.plan is not None else None, ticket.channel, in_scope, ticket.category,
+           language)
+    return _CACHE.get(request.policies, key, lambda: _emergency(request, decision, language, in_scope))
+
+
+_CACHE = PolicyCache()
+
+
+def _emergency(request: Request, decision: Decision, language: str | None, in_scope: bool) -> Verdict[EmergencyVerdict]:
+    ticket = request.ticket
     plan = request.plan_of(decision)
     rules = request.policies.scope
-    language = decision.language.value if decision.language is not None else ticket.language
     granted: list[str] = []
     refused: list[str] = []
     refused_for: list[str] = []
@@ -51,7 +63,6 @@ def policydesk_emergency(request: Request, decision: Decision) -> Verdict[Emerge
     check("channel", ticket.channel in rules.emergency_channels,
           f"it came by {ticket.channel}, a channel for emergency calls",
           f"24/7 emergencies are asked for by {channels} only, not by {ticket.channel}")
-    in_scope = decision.scope is None or decision.scope.value.in_scope
     check("scope", in_scope, "the request is within the scope of support",
           "the request is outside the scope of support")
     accepted_categories = ", ".join(sorted(rules.emergency_categories))

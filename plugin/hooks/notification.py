@@ -7,6 +7,8 @@ step's stable id, so the scheduler finds what to send by id, never by note text.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from plugin.hookspecs import hookimpl
 from plugin.model import (
     GROUP_PREFIX,
@@ -17,7 +19,7 @@ from plugin.model import (
     Plan,
     Request,
 )
-from plugin.notification import delivery_time
+from plugin.notification import delivery
 
 SOURCE = "policydesk.notification"
 
@@ -51,12 +53,20 @@ def policydesk_notifications(request: Request, decision: Decision) -> list[Notif
     elif step.id in policies.urgent:
         urgent = f"escalation step {step.name!r}"
     managers = decision.account_managers.value if decision.account_managers is not None else {}
-    text = f"Escalation {step.name!r} on ticket {request.ticket.id}: {escalation.reason}."
+    ticket_id = request.ticket.id
+
+    def text() -> str:
+        return f"Escalation {step.name!r} on ticket {ticket_id}: {escalation.reason}."
+
     out = []
     for kind, recipient in recipients(plan, step):
         person = managers.get(recipient) if kind == "role" else request.ticket.owner if kind == "owner" else None
-        immediate, at, why = delivery_time(policies, kind, recipient, request.now, urgent)
+        immediate, at, why = delivery(policies, kind, recipient, request.now, urgent)
         if kind != "group" and person is None:
-            why = f"nobody fills it for this ticket, so nobody is told ({why})"
+            why = _nobody(why)
         out.append(Notification(step.id, kind, recipient, person, immediate, at, text, SOURCE, why))
     return out
+
+
+def _nobody(why: str | Callable[[], str]) -> Callable[[], str]:
+    return lambda: f"nobody fills it for this ticket, so nobody is told ({why if isinstance(why, str) else why()})"

@@ -38,18 +38,17 @@ def policydesk_first_response_due(request: Request, decision: Decision) -> Verdi
     calendar = request.policies.calendars[name]
     created = request.ticket.created_at
     due = deadline(calendar, request.ticket, plan.first_response_minutes)
+    minutes = plan.first_response_minutes
     if due is None:
         since = request.ticket.paused[-1][0]
-        return Verdict(None, SOURCE, f"the clock is paused since {human_instant(since.astimezone(calendar.timezone))} "
-                       f"(state {request.ticket.state!r}); the {plan.title} plan's "
-                       f"{human_minutes(plan.first_response_minutes)} target resumes when the ticket leaves it")
+        state = request.ticket.state
+        return Verdict(None, SOURCE, lambda: (
+            f"the clock is paused since {human_instant(since.astimezone(calendar.timezone))} (state {state!r}); "
+            f"the {plan.title} plan's {human_minutes(minutes)} target resumes when the ticket leaves it"))
     paused = "" if not request.ticket.paused else ", plus the open time the clock was paused"
-    return Verdict(
-        due,
-        SOURCE,
-        f"the {plan.title} plan guarantees {human_minutes(plan.first_response_minutes)} of "
-        f"{name!r} opening hours, counted from {human_instant(created.astimezone(calendar.timezone))}{paused}",
-    )
+    return Verdict(due, SOURCE, lambda: (
+        f"the {plan.title} plan guarantees {human_minutes(minutes)} of {name!r} opening hours, "
+        f"counted from {human_instant(created.astimezone(calendar.timezone))}{paused}"))
 
 
 def deadline(calendar: BusinessCalendar, ticket: Ticket, minutes: float) -> dt.datetime | None:
@@ -79,8 +78,8 @@ def policydesk_escalation(request: Request, decision: Decision) -> Verdict[Escal
     if answered is not None:
         met = "met" if answered <= due.value else "missed"
         state = EscalationState(None, step_due)
-        return Verdict(state, SOURCE, f"first response given {human_instant(answered.astimezone(calendar.timezone))} "
-                       f"({met} the deadline); the clock is stopped")
+        return Verdict(state, SOURCE, lambda: (f"first response given {human_instant(answered.astimezone(calendar.timezone))}"
+                                               f" ({met} the deadline); the clock is stopped"))
     reached = [step for step in plan.escalation if step.name in step_due and step_due[step.name] <= request.now]
     upcoming = [step for step in plan.escalation if step.name in step_due and step_due[step.name] > request.now]
     state = EscalationState(
@@ -89,12 +88,11 @@ def policydesk_escalation(request: Request, decision: Decision) -> Verdict[Escal
         next_step=upcoming[0].name if upcoming else None,
         next_due=step_due[upcoming[0].name] if upcoming else None,
     )
-    if state.step is None:
-        reason = "no escalation step reached yet"
-    else:
-        reason = (f"step {state.step.name!r} ({state.step.at_percent:g}% of the target) was due "
-                  f"{human_instant(step_due[state.step.name])}")
-    return Verdict(state, SOURCE, reason)
+    if not reached:
+        return Verdict(state, SOURCE, "no escalation step reached yet")
+    last = reached[-1]
+    return Verdict(state, SOURCE, lambda: (f"step {last.name!r} ({last.at_percent:g}% of the target) was due "
+                                           f"{human_instant(step_due[last.name])}"))
 
 
 @hookimpl(trylast=True)
@@ -102,7 +100,7 @@ def policydesk_tags(request: Request, decision: Decision) -> list[Contribution]:
     escalation = decision.escalation
     if escalation is None or escalation.value.step is None:
         return []
-    return [Contribution(tag, SOURCE, escalation.reason) for tag in escalation.value.step.tags]
+    return [Contribution(tag, SOURCE, lambda: escalation.reason) for tag in escalation.value.step.tags]
 
 
 @hookimpl(trylast=True)

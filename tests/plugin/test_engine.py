@@ -187,3 +187,50 @@ def test_naive_instants_are_refused(engine):
     naive = Ticket(id=1, channel="email", created_at=dt.datetime(2026, 11, 27, 21))
     with pytest.raises(ValueError, match="timezone-aware"):
         engine.evaluate(naive, org("plus"), zurich("2026-11-27 21:00"))
+
+
+def test_reasons_and_notes_written_when_read_are_the_same_decision(engine):
+    # Reasons given as callables and the notes are written when first read; a decision
+    # read after a copy or dataclasses.replace says the same as one read at once.
+    import copy
+    import dataclasses
+
+    at = zurich("2026-11-27 21:00")
+    pending = ((at + dt.timedelta(minutes=30), None),)
+    cases = [
+        (ticket(), org("plus"), at + dt.timedelta(hours=12)),  # escalation reached: notifications
+        (ticket(state="pending reminder", paused=pending), org("pro", account_managers={"account_manager": "ana"}), at),
+        (ticket(channel="phone", category="infrastructure", language="en", emergency_requested=True),
+         org("enterprise"), at),
+    ]
+    for t, o, now in cases:
+        read_at_once = engine.evaluate(t, o, now)
+        expected = (repr(read_at_once), read_at_once.note_text)
+        for later in (copy.copy(engine.evaluate(t, o, now)),
+                      dataclasses.replace(engine.evaluate(t, o, now)),
+                      engine.evaluate(t, o, now).with_()):
+            assert (repr(later), later.note_text) == expected
+            assert later == read_at_once
+        assert "_write_" not in repr(read_at_once) and read_at_once.note_text
+
+
+def test_a_reason_given_as_a_callable_is_written_once():
+    import pickle
+
+    from plugin.model import Contribution, Verdict
+
+    written = []
+
+    def reason():
+        written.append(1)
+        return "because"
+
+    verdict = Verdict(1, "site", reason)
+    assert written == []
+    assert verdict.reason == "because" and verdict.reason == "because"
+    assert written == [1]
+    assert verdict == Verdict(1, "site", "because") and hash(verdict) == hash(Verdict(1, "site", "because"))
+    assert Contribution("x", "site", lambda: "why").reason == "why"
+    assert pickle.loads(pickle.dumps(Verdict(2, "site", lambda: "later"))) == Verdict(2, "site", "later")
+    with pytest.raises(AttributeError, match="no attribute 'nope'"):
+        verdict.nope  # noqa: B018

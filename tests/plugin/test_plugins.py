@@ -202,9 +202,12 @@ def test_hook_call_monitoring_sees_every_call(bundled_policies):
     calls: list[str] = []
     undo = pm.add_hookcall_monitoring(lambda name, impls, kwargs: calls.append(name), lambda *a: None)
     try:
-        engine.evaluate(TICKET, ORG, NOW)
+        decision = engine.evaluate(TICKET, ORG, NOW)
+        assert "policydesk_notes" not in calls  # notes are written when first read
+        assert decision.note_text and decision.notes  # written once, then kept
     finally:
         undo()
     #: Hooks the engine does not call for a ticket (billing and the adapter ask them).
     outside_a_ticket = {"policydesk_tag_vocabulary", "policydesk_commitment", "policydesk_plan_change"}
     assert sorted(calls) == sorted(n for n in dir(hookspecs) if n.startswith("policydesk_") and n not in outside_a_ticket)
+    assert calls.count("policydesk_notes") == 1

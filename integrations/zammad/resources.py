@@ -13,6 +13,7 @@ zammad-py's resources call ``connection.session.<verb>`` and then
 
 from __future__ import annotations
 
+import os
 import random
 import time
 from dataclasses import dataclass, field
@@ -20,6 +21,7 @@ from typing import Any, Callable, Iterator, Mapping, TypeVar
 
 import requests
 from zammad_py import api as zapi
+from urllib.parse import urlsplit
 
 from integrations.zammad.errors import (
     ZammadError,
@@ -98,6 +100,33 @@ class ZammadSession(requests.Session):
         pooled = requests.adapters.HTTPAdapter(pool_connections=4, pool_maxsize=pool_size)
         self.mount("http://", pooled)
         self.mount("https://", pooled)
+        # requests reads the environment for every request (the proxy variables twice, by
+        # walking all of os.environ, and ~/.netrc): a quarter of the service's CPU under
+        # load. A running service's environment does not change, so `_environment` reads
+        # the proxies (with NO_PROXY) and the CA bundle once per origin. ~/.netrc is not
+        # read: its Basic credentials would replace the API token anyway.
+        self.trust_env = False
+        self._environment: dict[tuple[str, str], tuple[dict[str, str], str | None]] = {}
+
+    def _environment_of(self, url: str) -> tuple[dict[str, str], str | None]:
+        """(proxies for ``url``, CA bundle) from the environment, as requests reads them."""
+        parts = urlsplit(url)
+        origin = (parts.scheme, parts.netloc)
+        known = self._environment.get(origin)
+        if known is None:
+            bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
+            known = self._environment[origin] = (requests.utils.get_environ_proxies(url), bundle)
+        return known
+
+    def merge_environment_settings(self, url: str | bytes | None, proxies: Any, stream: Any, verify: Any,
+                                   cert: Any) -> Any:
+        env_proxies, bundle = self._environment_of(url.decode() if isinstance(url, bytes) else str(url or ""))
+        proxies = dict(proxies or {})
+        for scheme, proxy in env_proxies.items():
+            proxies.setdefault(scheme, proxy)
+        if bundle and (verify is True or verify is None):
+            verify = bundle
+        return super().merge_environment_settings(url, proxies, stream, verify, cert)
 
     def request(self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any) -> requests.Response:  # type: ignore[override]
         verb = (method.decode() if isinstance(method, bytes) else method).upper()

@@ -262,7 +262,7 @@ def main() -> str:
             zammad.state.faults.slow_for(24 * 3600, delay=delay)  # every call, from here on
             desk = Desk(zammad, service, delay)
             configured = time.time()
-            warm = steady(desk, 2, 2)  # users/me, states, article types, user look-ups: once per process
+            warm = steady(desk, 2, 2)  # users/me, states, user look-ups: once per process
             wait_until(lambda: desk.settled(set(warm), configured), timeout=60, interval=0.5, what="warm-up")
             once = len(desk.policydesk_calls(configured).get(None, []))
 
@@ -348,7 +348,7 @@ def main() -> str:
         f"| update that changes nothing (title edited) | {unchanged} per update |",
         f"| plan upgrade (Pro -> Enterprise), per open ticket of the organization | {upgrade[0]:.2f} per ticket "
         f"({upgrade[2]} tickets) plus {upgrade[1]} for the organization |",
-        f"| once per process (users/me, ticket states, article types, user look-ups) | {once} |",
+        f"| once per process (users/me, ticket states, user look-ups) | {once} |",
         "",
         "| benchmark | events | p50 | p95 | p99 | median (min-max) |",
         "|---|---:|---:|---:|---:|---:|",

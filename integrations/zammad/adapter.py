@@ -148,6 +148,9 @@ class ZammadAdapter:
 
     def _context(self, record: dict[str, Any], organization: Mapping[str, Any] | None, article: Mapping[str, Any],
                  applied: AppliedState | None) -> tuple[Ticket, Organization, ZammadTicketState]:
+        learn = self.directory.learn_article_type
+        learn(record.get("create_article_type_id"), record.get("create_article_type"))
+        learn(article.get("type_id"), article.get("type"))
         if not record.get("create_article_type"):
             record["create_article_type"] = self._channel_name(record)
         customer = None
@@ -168,7 +171,9 @@ class ZammadAdapter:
                 return self._channels[tid]
         name = self.directory.article_type_name(record.get("create_article_type_id"))
         if name is None and record.get("create_article_type_id") is not None and tid:
-            name = (self.client.tickets.find(tid, expand=True) or {}).get("create_article_type")
+            read = self.client.tickets.find(tid, expand=True) or {}
+            name = read.get("create_article_type")
+            self.directory.learn_article_type(read.get("create_article_type_id"), name)
         if name:
             with self._lock:
                 if len(self._channels) >= _CHANNEL_CACHE:

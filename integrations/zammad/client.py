@@ -28,7 +28,6 @@ from integrations.zammad.resources import (
     TagList,
     Tags,
     TicketArticles,
-    TicketArticleTypes,
     TicketPriorities,
     Tickets,
     TicketStates,
@@ -185,4 +184,3 @@ class ZammadClient(ZammadAPI):
     slas = property(lambda self: SLAs(connection=self))
     triggers = property(lambda self: Triggers(connection=self))
     webhooks = property(lambda self: Webhooks(connection=self))
-    ticket_article_types = property(lambda self: TicketArticleTypes(connection=self))

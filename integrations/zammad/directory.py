@@ -66,6 +66,8 @@ class Directory:
         self.users: TimedCache[str, dict[str, Any]] = TimedCache(clock=clock)
         self.locales: TimedCache[int, str] = TimedCache(clock=clock)
         self._lists: TimedCache[str, Any] = TimedCache(clock=clock, miss_ttl=60.0)
+        #: Article type id -> name (the channel), as payloads and expanded reads tell them.
+        self._article_types: dict[int, str] = {}
 
     # ----------------------------------------------------------------- users
 
@@ -137,13 +139,25 @@ class Directory:
             str(s.get("name")): bool(s.get("ignore_escalation")) for s in iter_all(self.client.ticket_states)})
 
     def article_type_name(self, type_id: Any) -> str | None:
-        """The name of a ticket article type (the ticket's channel), ``None`` if unknown."""
-        names = self._list("article_types", lambda: {
-            int(t["id"]): str(t.get("name")) for t in iter_all(self.client.ticket_article_types)})
+        """The name of a ticket article type (the ticket's channel), ``None`` until learnt.
+
+        Zammad's API has no list of article types (config/routes/ticket.rb), so the names
+        are learnt from what Zammad sends anyway: a webhook's article (``type_id`` and
+        ``type``), a ticket read with ``expand=true`` (``create_article_type_id`` and
+        ``create_article_type``). There are a handful of types, and they never change.
+        """
         try:
-            return (names or {}).get(int(type_id))
+            return self._article_types.get(int(type_id))
         except (TypeError, ValueError):
             return None
+
+    def learn_article_type(self, type_id: Any, name: Any) -> None:
+        """Remember that article type ``type_id`` is called ``name``."""
+        if isinstance(name, str) and name and len(self._article_types) < 1000:
+            try:
+                self._article_types[int(type_id)] = name
+            except (TypeError, ValueError):
+                pass
 
     def priority_ids(self) -> dict[str, int]:
         return self._list("priorities", lambda: {

@@ -237,12 +237,6 @@ class TicketStates(_TypedErrors, zapi.TicketState):
     pass
 
 
-class TicketArticleTypes(_Crud):
-    """``/ticket_article_types`` (TicketArticleTypesController): id -> channel name."""
-
-    path_attribute = "ticket_article_types"
-
-
 class Tags(_TypedErrors, zapi.TicketTag):
     """Tags of one object: ``GET tags``, ``POST tags/add``, ``DELETE tags/remove``.
 

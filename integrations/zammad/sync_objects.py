@@ -322,8 +322,10 @@ def webhook_payload_template() -> str:
             ticket[name] = f"#{{ticket.{name}}}"
     organization = {name: f"#{{ticket.organization.{name}}}" for name in ("id", *mapping.ORGANIZATION_ATTRIBUTES)
                     if name not in _UNRENDERABLE_ORG_ATTRIBUTES}
-    article = {"id": "#{article.id}", "type": "#{article.type.name}", "sender": "#{article.sender.name}",
-               "internal": "#{article.internal}"}
+    # The type's id and name: the adapter learns the channel names from them (Zammad's API
+    # has no list of article types), so a new ticket's channel costs no read.
+    article = {"id": "#{article.id}", "type": "#{article.type.name}", "type_id": "#{article.type_id}",
+               "sender": "#{article.sender.name}", "internal": "#{article.internal}"}
     payload = {PAYLOAD_MARKER: "1", "ticket": ticket, "organization": organization, "article": article}
     return json.dumps(payload, indent=2, sort_keys=True)
 

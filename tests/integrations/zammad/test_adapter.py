@@ -934,3 +934,36 @@ def test_managers_are_mentioned_only_within_their_hours_and_stay_mentioned(desk:
                                         state=remembered(desk, tid, second), policies=bundled_policies)
     assert third.mentions_removed == [] and len(app.mentions) == 1
     assert third.applied is not None and third.applied.mentions == second.applied.mentions
+
+
+def test_a_new_tickets_channel_is_read_from_the_payload_not_from_zammad(standin: StandInDesk) -> None:
+    """Zammad's API lists no article types (config/routes/ticket.rb): the adapter learns each
+    type's name from the payload's article (sync's payload and Zammad's default both carry
+    its id and name), so new tickets cost no read for their channel."""
+    from integrations.zammad.sync_objects import webhook_payload_template
+    from integrations.zammad_standin.custom_payload import render_custom_payload
+    from integrations.zammad_standin.webhooks import webhook_payload
+
+    state, client = standin.zammad.state, standin.client
+    seeded = client.tickets.find(standin.ticket_id)
+    created = [client.tickets.create({"title": f"t{n}", "group_id": seeded["group_id"],
+                                      "customer_id": seeded["customer_id"],
+                                      "article": {"type": kind, "sender": "Customer", "subject": "s", "body": "b"}})
+               for n, kind in enumerate(["email", "phone", "email"])]
+    template = webhook_payload_template()
+    state.requests.clear()
+    channels = []
+    for n, ticket in enumerate(created):
+        article = state.articles_of(ticket["id"])[0]
+        with state.lock:
+            payload = (render_custom_payload(state, template, state.find("tickets", ticket["id"]), article) if n % 2 == 0
+                       else webhook_payload(state, ticket["id"], article["id"]))
+        assert "type_id" in payload["article"]
+        record = dict(payload["ticket"])
+        record.pop("create_article_type", None)  # as sync's payload has it: the id only
+        payload = {**payload, "ticket": record}
+        t, _org, _state = standin.adapter.context_from_payload(payload)
+        channels.append(t.channel)
+    assert channels == ["email", "phone", "email"]
+    reads = [e.path for e in state.requests.all() if e.method == "GET" and "/tickets/" in e.path]
+    assert reads == []

@@ -4,6 +4,8 @@ One sweep = ``fire_due`` (mark the due timers fired) + one durable ``"timer"`` j
 fired step, in one transaction per batch of 500 (what `integrations.scheduler.Scheduler`
 does). Target: < 100 ms for 1,000 due among 100,000, on SQLite and PostgreSQL; and the
 time follows what is due (100 vs 1,000 vs 10,000 due), not the number of open tickets.
+Each figure is the median of ``BENCH_ROUNDS`` (default 5) sweeps, each over a fresh fill,
+with min and max.
 
 PostgreSQL: ``POLICYDESK_BENCH_PG`` or ``postgresql://postgres@127.0.0.1:5432/test``
 (skipped with a message when unreachable); a scratch schema is created and dropped.
@@ -18,6 +20,7 @@ import time
 import uuid
 from pathlib import Path
 
+from benchmarks.harness import Figure
 from integrations.scheduler import Scheduler
 from integrations.service.metrics import Metrics
 from integrations.store import Store, open_store
@@ -25,6 +28,8 @@ from integrations.store import Store, open_store
 UTC = dt.UTC
 OPEN_TIMERS = 100_000
 TARGET_MS = 100.0
+#: Sweeps per figure (each over a fresh fill): the median is reported, with min and max.
+ROUNDS = int(os.environ.get("BENCH_ROUNDS", "5"))
 BASE = dt.datetime(2026, 1, 5, 8, tzinfo=UTC)
 PG = os.environ.get("POLICYDESK_BENCH_PG", "postgresql://postgres@127.0.0.1:5432/test")
 
@@ -68,33 +73,35 @@ def _insert(store: Store, rows: list, created: object, total: int) -> None:
             )
 
 
-def _sweep_ms(store: Store, due: int, total: int = OPEN_TIMERS, repeat: int = 3) -> float:
-    """Best of ``repeat`` sweeps over a fresh fill (ms)."""
+def _sweep_ms(store: Store, due: int, total: int = OPEN_TIMERS, rounds: int = ROUNDS) -> Figure:
+    """One sweep over a fresh fill, ``rounds`` times: its milliseconds (median, min, max)."""
     scheduler = Scheduler(store, None, lambda: _Policies(), Metrics())
-    best = float("inf")
-    for _ in range(repeat):
+    times = []
+    for _ in range(rounds):
         _fill(store, due, total)
         t0 = time.perf_counter()
         result = scheduler.sweep(BASE)
-        elapsed = (time.perf_counter() - t0) * 1000
+        times.append((time.perf_counter() - t0) * 1000)
         assert len(result.fired) == result.enqueued == due, result
-        best = min(best, elapsed)
-    return best
+    return Figure.of(times)
+
+
+def _ms(figure: Figure) -> str:
+    return f"{figure.median:7.1f} ms ({figure.min:.1f}–{figure.max:.1f})"
 
 
 def _bench(name: str, store: Store) -> list[str]:
     lines = []
-    ms = _sweep_ms(store, 1000)
-    verdict = "ok" if ms < TARGET_MS else f"SLOWER than the {TARGET_MS:.0f} ms target"
-    lines.append(f"{name:10s} 1,000 due of {OPEN_TIMERS:,} timers: {ms:7.1f} ms  ({verdict})")
-    per = {}
+    main = _sweep_ms(store, 1000)
+    verdict = "ok" if main.median < TARGET_MS else f"SLOWER than the {TARGET_MS:.0f} ms target"
+    lines.append(f"{name:10s} 1,000 due of {OPEN_TIMERS:,} timers: {_ms(main)}  ({verdict})")
     for due in (100, 1000, 10_000):
-        per[due] = _sweep_ms(store, due, repeat=2)
-        lines.append(f"{name:10s} {due:>6,} due of {OPEN_TIMERS:,}: {per[due]:7.1f} ms"
-                     f"  ({per[due] / due * 1000:6.1f} us per fired step)")
-    small = _sweep_ms(store, 1000, total=2000, repeat=2)
-    lines.append(f"{name:10s} 1,000 due of 2,000 timers:   {small:7.1f} ms  (open tickets barely matter:"
-                 f" x{ms / small:.2f} for 50x the timers)")
+        figure = _sweep_ms(store, due)
+        lines.append(f"{name:10s} {due:>6,} due of {OPEN_TIMERS:,}: {_ms(figure)}"
+                     f"  ({figure.median / due * 1000:6.1f} us per fired step)")
+    small = _sweep_ms(store, 1000, total=2000)
+    lines.append(f"{name:10s} 1,000 due of 2,000 timers:   {_ms(small)}  (open tickets barely matter:"
+                 f" x{main.median / small.median:.2f} for 50x the timers)")
     return lines
 
 

@@ -103,13 +103,7 @@ class IngestSQL(SQLCore):
                     first[ident] = event
             if not first:
                 continue
-            wanted = list(first.values())
-            rows = tx.execute(
-                "INSERT INTO events (source, delivery_id, body, headers, received_at) VALUES "
-                + ", ".join(["(?, ?, ?, ?, ?)"] * len(wanted))
-                + " ON CONFLICT (source, delivery_id) DO NOTHING RETURNING id, source, delivery_id",
-                [p for e in wanted for p in (e.source, e.delivery_id, e.body, e.headers, e.at)],
-            )
+            rows = self._insert_events(tx, list(first.values()))
             new = {(str(s), str(d)): int(i) for i, s, d in rows}
             for ident in first:
                 if ident not in new:
@@ -118,14 +112,8 @@ class IngestSQL(SQLCore):
                     )
                     results[ident] = ReceiveResult(new=False, event_id=int(found[0][0]))
             if new:
-                fresh = [first[ident] for ident in new]
-                jobs = tx.execute(
-                    "INSERT INTO jobs (event_id, source, work_key, state, not_before, created_at, updated_at)"
-                    " VALUES " + ", ".join(["(?, ?, ?, 'pending', ?, ?, ?)"] * len(fresh))
-                    + " RETURNING id, event_id",
-                    [p for e in fresh for p in (new[(e.source, e.delivery_id)], e.source, e.key, e.at, e.at, e.at)],
-                )
-                job_of = {int(e): int(j) for j, e in jobs}
+                fresh = [(new[(e.source, e.delivery_id)], e) for e in (first[ident] for ident in new)]
+                job_of = {int(e): int(j) for j, e in self._insert_jobs(tx, fresh)}
                 for ident, event_id in new.items():
                     results[ident] = ReceiveResult(new=True, event_id=event_id, job_id=job_of[event_id])
                 self._work_arrived(tx)
@@ -137,3 +125,20 @@ class IngestSQL(SQLCore):
             out.append(r if ident not in seen else ReceiveResult(new=False, event_id=r.event_id))
             seen.add(ident)
         return out
+
+    def _insert_events(self, tx: Tx, events: Sequence[_Event]) -> list[tuple[Any, ...]]:
+        """Insert ``events`` (one statement); ``(id, source, delivery id)`` of those that were new."""
+        return tx.execute(
+            "INSERT INTO events (source, delivery_id, body, headers, received_at) VALUES "
+            + ", ".join(["(?, ?, ?, ?, ?)"] * len(events))
+            + " ON CONFLICT (source, delivery_id) DO NOTHING RETURNING id, source, delivery_id",
+            [p for e in events for p in (e.source, e.delivery_id, e.body, e.headers, e.at)],
+        )
+
+    def _insert_jobs(self, tx: Tx, events: Sequence[tuple[int, _Event]]) -> list[tuple[Any, ...]]:
+        """A pending job for each ``(event id, event)`` (one statement); ``(job id, event id)``."""
+        return tx.execute(
+            "INSERT INTO jobs (event_id, source, work_key, state, not_before, created_at, updated_at) VALUES "
+            + ", ".join(["(?, ?, ?, 'pending', ?, ?, ?)"] * len(events)) + " RETURNING id, event_id",
+            [p for i, e in events for p in (i, e.source, e.key, e.at, e.at, e.at)],
+        )

@@ -197,6 +197,8 @@ class PostgresStore(SQLStore):
     SKIP_LOCKED = " FOR UPDATE SKIP LOCKED"
     #: PostgreSQL flushes the WAL of concurrent commits together: keep a few groups going.
     COMMIT_LANES = 3
+    #: Events per INSERT: one statement over arrays (`_insert_events`), not VALUES rows.
+    RECEIVE_CHUNK = 1000
 
     def __init__(
         self,
@@ -314,6 +316,28 @@ class PostgresStore(SQLStore):
 
     def _encode_json(self, value: Any) -> Any:
         return Jsonb(value)
+
+    # Events and jobs are inserted by one statement over arrays, whatever the number of rows
+    # (RECEIVE_CHUNK): psycopg converts a statement's text on every call, and the multi-row
+    # VALUES of 150 events was most of a sweep's time (docs/benchmarks.md). The values were
+    # checked when the events were made (`IngestSQL._event`).
+    def _insert_events(self, tx: Tx, events: Sequence[Any]) -> list[tuple[Any, ...]]:
+        return tx.execute(
+            "INSERT INTO events (source, delivery_id, body, headers, received_at)"
+            " SELECT * FROM unnest(?::text[], ?::text[], ?::bytea[], ?::jsonb[], ?::timestamptz[])"
+            " ON CONFLICT (source, delivery_id) DO NOTHING RETURNING id, source, delivery_id",
+            [[e.source for e in events], [e.delivery_id for e in events], [e.body for e in events],
+             [e.headers for e in events], [e.at for e in events]],
+        )
+
+    def _insert_jobs(self, tx: Tx, events: Sequence[tuple[int, Any]]) -> list[tuple[Any, ...]]:
+        return tx.execute(
+            "INSERT INTO jobs (event_id, source, work_key, state, not_before, created_at, updated_at)"
+            " SELECT e, s, k, 'pending', t, t, t FROM unnest(?::bigint[], ?::text[], ?::text[], ?::timestamptz[])"
+            " AS u(e, s, k, t) RETURNING id, event_id",
+            [[i for i, _ in events], [e.source for _, e in events], [e.key for _, e in events],
+             [e.at for _, e in events]],
+        )
 
     # -- leadership ----------------------------------------------------------------
 

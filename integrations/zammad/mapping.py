@@ -389,12 +389,19 @@ class DesiredTicketState:
     #: Ticket attributes to hold these values (wire format; ``None`` clears).
     attributes: Mapping[str, Any]
     fingerprint: str
-    note: str
+    #: The decision asked for: its explaining note (`note`) is written only when read.
+    decision: Decision | None = field(default=None, repr=False, compare=False)
     #: Routing fields the decision asks for (``group``, ``owner``...), empty when it routes nothing.
     routing: Mapping[str, Any] = field(default_factory=dict)
     #: Everyone filling one of the plan's manager roles: a mention policydesk made of one of them
     #: stays (outside their hours too); a mention of anyone else it made is a former manager's.
     manager_persons: tuple[str, ...] = ()
+
+    @property
+    def note(self) -> str:
+        """The internal note explaining the decision (read only when the fingerprint changed:
+        the engine writes a decision's notes when first read)."""
+        return self.decision.note_text if self.decision is not None else ""
 
 
 def routing_fields(decision: Decision) -> dict[str, Any]:
@@ -430,7 +437,7 @@ def desired_state(decision: Decision, policies: Policies | None = None) -> Desir
         manager_persons=persons,
         attributes=attributes,
         fingerprint=decision_fingerprint(decision),
-        note=decision.note_text,
+        decision=decision,
         routing=routing_fields(decision),
     )
 

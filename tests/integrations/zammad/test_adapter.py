@@ -967,3 +967,30 @@ def test_a_new_tickets_channel_is_read_from_the_payload_not_from_zammad(standin:
     assert channels == ["email", "phone", "email"]
     reads = [e.path for e in state.requests.all() if e.method == "GET" and "/tickets/" in e.path]
     assert reads == []
+
+
+def test_an_unchanged_decision_writes_no_note(desk: Desk, bundled_policies) -> None:
+    """The engine writes a decision's notes when first read; the adapter reads them only
+    when the fingerprint changed, so re-deciding an unchanged ticket formats no note."""
+    from plugin import hookimpl
+    from plugin.engine import Engine
+    from plugin.manager import get_plugin_manager
+
+    class CountingNotes:
+        calls = 0
+
+        @hookimpl
+        def policydesk_notes(self, request, decision):
+            CountingNotes.calls += 1
+            return [Contribution("Counted.", "site.count", "test")]
+
+    pm = get_plugin_manager(load_entrypoints=False)
+    pm.register(CountingNotes(), name="site.count")
+    engine = Engine(bundled_policies, pm)
+    ticket, organization, state = desk.adapter.load_context(desk.ticket_id)
+    first = desk.adapter.apply_decision(desk.ticket_id, engine.evaluate(ticket, organization, NOW), state=state,
+                                        policies=bundled_policies)
+    assert first.note_posted and CountingNotes.calls == 1
+    again = desk.adapter.apply_decision(desk.ticket_id, engine.evaluate(ticket, organization, NOW),
+                                        state=remembered(desk, desk.ticket_id, first), policies=bundled_policies)
+    assert not again and CountingNotes.calls == 1

@@ -11,7 +11,8 @@ Target: 50,000 decisions a second on one core.  Compared in the same run with th
 engine calling every hook through pluggy's own ``HookCaller`` (a plain
 ``pluggy.PluginManager``, which `plugin.manager.Hooks` never calls directly), i.e. what
 the direct hook path saves.  ``--profile`` prints the cProfile hot spots
-(``python -m benchmarks.bench_engine --profile``).
+(``python -m benchmarks.bench_engine --profile``); ``--evaluate-only N`` runs the mix untimed,
+for counting instructions with callgrind (`evaluate_only`).
 """
 
 from __future__ import annotations
@@ -124,8 +125,25 @@ def profile(engine: Engine, mix: list[tuple[Ticket, Organization, dt.datetime]],
     return out.getvalue()
 
 
+def evaluate_only(rounds: int, n: int = 2000) -> str:
+    """Load, warm up, then evaluate the mix of ``n`` requests ``rounds`` times, untimed: for
+    counting instructions, which do not depend on the machine's speed::
+
+        valgrind --tool=callgrind --callgrind-out-file=/dev/null \\
+            python -m benchmarks.bench_engine --evaluate-only 0   # and 2; the difference / 4000
+    """
+    engine = Engine(load_policies(POLICIES), get_plugin_manager())
+    mix = requests_mix(n)
+    run_mix(engine, mix)
+    for _ in range(rounds):
+        run_mix(engine, mix)
+    return f"evaluated {rounds} x {n} requests"
+
+
 def main(argv: list[str] | None = None) -> str:
     argv = sys.argv[1:] if argv is None else argv
+    if "--evaluate-only" in argv:
+        return evaluate_only(int(argv[argv.index("--evaluate-only") + 1]))
     policies = load_policies(POLICIES)
     engine = Engine(policies, get_plugin_manager())
     through_pluggy = Engine(policies, pluggy_only_manager())

@@ -306,12 +306,17 @@ class _Written:
         return state
 
 
-def _init_reasoned(attrs: dict[str, Any], value: Any, source: str, reason: Any) -> None:
+def _put_text(attrs: dict[str, Any], name: str, text: str | Callable[[], str]) -> None:
+    """Field ``name`` of a `_Written` instance: the text, or the callable that writes it."""
+    attrs[name if isinstance(text, str) else "_write_" + name] = text
+
+
+def _init_reasoned(attrs: dict[str, Any], value: Any, source: str, reason: str | Callable[[], str]) -> None:
     # A frozen dataclass's own __init__ sets each field through object.__setattr__, about
     # three times the cost of writing the instance dict; these types are made for every decision.
     attrs["value"] = value
     attrs["source"] = source
-    attrs["reason" if isinstance(reason, str) else "_write_reason"] = reason
+    _put_text(attrs, "reason", reason)
 
 
 @dataclass(frozen=True, init=False)
@@ -403,9 +408,9 @@ class Notification(_Written):
         attrs["person"] = person
         attrs["immediate"] = immediate
         attrs["deliver_at"] = deliver_at
-        attrs["text" if isinstance(text, str) else "_write_text"] = text
+        _put_text(attrs, "text", text)
         attrs["source"] = source
-        attrs["reason" if isinstance(reason, str) else "_write_reason"] = reason
+        _put_text(attrs, "reason", reason)
 
 
 @dataclass(frozen=True)

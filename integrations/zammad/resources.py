@@ -18,10 +18,10 @@ import random
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator, Mapping, TypeVar
+from urllib.parse import urlsplit
 
 import requests
 from zammad_py import api as zapi
-from urllib.parse import urlsplit
 
 from integrations.zammad.errors import (
     ZammadError,

@@ -98,6 +98,23 @@ def test_a_failing_plugin_is_named(bundled_policies):
     assert "site.broken" in str(info.value) and "KeyError" in str(info.value)
 
 
+
+def test_a_failing_notes_plugin_is_named_when_the_notes_are_read(bundled_policies):
+    # Notes are written when first read, inside the same error boundary as every hook.
+    class BrokenNotes:
+        @hookimpl
+        def policydesk_notes(self, request, decision):
+            raise ValueError("no words")
+
+    pm = get_plugin_manager(load_entrypoints=False)
+    pm.register(BrokenNotes(), name="site.mute")
+    decision = Engine(bundled_policies, pm).evaluate(TICKET, ORG, NOW)  # decides without notes
+    assert decision.plan is not None and decision.tag_names
+    with pytest.raises(PluginError) as info:
+        decision.note_text  # noqa: B018
+    assert (info.value.hook, info.value.plugin) == ("policydesk_notes", "site.mute")
+
+
 def test_plugins_load_from_the_entry_point_group(bundled_policies, tmp_path, monkeypatch):
     # A real installed distribution: a dist-info folder with entry_points.txt on sys.path.
     (tmp_path / "acme_policydesk.py").write_text(textwrap.dedent('''

@@ -123,6 +123,7 @@ class BusinessCalendar:
             self._closed = frozenset(closed).__contains__
         self._chunks: dict[int, _Chunk] = {}
         self._last: _Chunk | None = None  # the chunk used last: most calls hit it again
+        self._seen: tuple[dt.datetime | None, int] = (None, 0)  # the start `add` saw last, in µs
 
     def __repr__(self) -> str:
         return f"BusinessCalendar(name={self.name!r}, timezone={str(self.timezone)!r})"
@@ -165,10 +166,17 @@ class BusinessCalendar:
             calendar that stays closed for `HORIZON_YEARS`.
         """
         # The hot path of every decision: helpers inlined, no datetime.replace for whole seconds.
-        try:
-            x = (start - _EPOCH) // _ONE_US
-        except TypeError:
-            raise ValueError(f"expected a timezone-aware datetime, got {start!r}") from None
+        # A decision counts its deadline and its escalation steps from the same instant: its
+        # position is kept (one tuple, so threads sharing the calendar see a matching pair).
+        seen = self._seen
+        if seen[0] is start:
+            x = seen[1]
+        else:
+            try:
+                x = (start - _EPOCH) // _ONE_US
+            except TypeError:
+                raise ValueError(f"expected a timezone-aware datetime, got {start!r}") from None
+            self._seen = (start, x)
         if type(minutes) is int:
             need = minutes * _US_PER_MINUTE
         elif isinstance(minutes, dt.timedelta):

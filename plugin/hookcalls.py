@@ -10,6 +10,14 @@ last-registered first — with pluggy's semantics: ``firstresult`` stops at the 
 non-``None`` answer, a collecting hook gathers every non-``None`` answer. Any other hook
 goes through pluggy's own call. tests/plugin/test_manager.py compares both ways.
 
+A collecting hook's answer is in the engine's stage order: the built-ins' contributions in
+the order the engine decides (plan first), then the site plugins' in pluggy's order. Through
+pluggy that is a stable sort by each contribution's source. Directly, the built-ins are
+called in stage order and the site plugins after them, so nothing needs sorting: a
+built-in contributes under its own plugin name (tests/plugin/test_manager.py checks it).
+Only when a site plugin contributes under a built-in's name is the answer sorted as
+pluggy's is.
+
 The callables raise what the implementation raised; `plugin.manager.Hooks` and the engine
 add which plugin it was (`PluginError`).
 """
@@ -85,10 +93,10 @@ class HookCalls:
         direct = set()
         for name in hook_names():
             caller: pluggy.HookCaller = getattr(hook, "policydesk_" + name)
-            functions = None if monitored else _direct_functions(caller, name)
-            if functions is not None:
+            impls = None if monitored else _direct_impls(caller, name)
+            if impls is not None:
                 direct.add(name)
-            setattr(self, name, _callable(caller, name, functions))
+            setattr(self, name, _callable(caller, name, impls))
         self.direct = frozenset(direct)
 
 
@@ -97,8 +105,8 @@ def hook_names() -> tuple[str, ...]:
     return tuple(name for name in HookCalls.__slots__ if name != "direct")
 
 
-def _direct_functions(caller: pluggy.HookCaller, name: str) -> tuple[Callable[..., Any], ...] | None:
-    """The functions to call in pluggy's order, or ``None`` when only pluggy's call is exact."""
+def _direct_impls(caller: pluggy.HookCaller, name: str) -> tuple[pluggy.HookImpl, ...] | None:
+    """The implementations in pluggy's call order, or ``None`` when only pluggy's call is exact."""
     spec = caller.spec
     if spec is None or caller.is_historic():
         return None
@@ -112,32 +120,35 @@ def _direct_functions(caller: pluggy.HookCaller, name: str) -> tuple[Callable[..
         if tuple(impl.argnames) != argnames:
             return None
     # pluggy calls the implementations last-registered (and tryfirst) first.
-    return tuple(impl.function for impl in reversed(impls))
+    return tuple(reversed(impls))
 
 
-def _callable(caller: pluggy.HookCaller, name: str, functions: tuple[Callable[..., Any], ...] | None,
+def _callable(caller: pluggy.HookCaller, name: str, impls: tuple[pluggy.HookImpl, ...] | None,
               ) -> Callable[..., Any]:
-    if functions is None:
+    if impls is None:
         argnames = tuple(caller.spec.argnames) if caller.spec is not None else ()
 
         def through_pluggy(*args: Any) -> Any:
             return caller(**dict(zip(argnames, args)))
 
-        call: Callable[..., Any] = through_pluggy
-    elif name not in COLLECTING:
-        if len(functions) == 1:
-            return functions[0]  # the common case: one answer, nothing in between
-        call = _first(functions)
-    else:
-        call = _gather(functions)
-    if name in COLLECTING:
-        gather = call
+        if name not in COLLECTING:
+            return through_pluggy
 
         def in_stage_order(*args: Any) -> tuple[Any, ...]:
-            return _in_stage_order(gather(*args))
+            return _in_stage_order(through_pluggy(*args))
 
         return in_stage_order
-    return call
+    if name in COLLECTING:  # built-ins in stage order, then the site plugins in pluggy's order
+        builtins = sorted((impl for impl in impls if _is_builtin(impl)), key=lambda impl: _STAGE[impl.plugin_name])
+        return _gather(tuple(impl.function for impl in builtins),
+                       tuple(impl.function for impl in impls if not _is_builtin(impl)))
+    if len(impls) == 1:
+        return impls[0].function  # the common case: one answer, nothing in between
+    return _first(tuple(impl.function for impl in impls))
+
+
+def _is_builtin(impl: pluggy.HookImpl) -> bool:
+    return BUILTIN_PLUGINS.get(impl.plugin_name) is impl.plugin
 
 
 def _first(functions: tuple[Callable[..., Any], ...]) -> Callable[..., Any]:
@@ -151,14 +162,26 @@ def _first(functions: tuple[Callable[..., Any], ...]) -> Callable[..., Any]:
     return first
 
 
-def _gather(functions: tuple[Callable[..., Any], ...]) -> Callable[..., list[Any]]:
-    def gather(*args: Any) -> list[Any]:
-        results = []
-        for function in functions:
+def _gather(builtins: tuple[Callable[..., Any], ...], site: tuple[Callable[..., Any], ...],
+            ) -> Callable[..., tuple[Any, ...]]:
+    """Every non-empty answer, the built-ins' (called in stage order) before the site plugins'."""
+
+    def gather(*args: Any) -> tuple[Any, ...]:
+        items: list[Any] = []
+        for function in builtins:
             result = function(*args)
-            if result is not None:
-                results.append(result)
-        return results
+            if result:
+                items += result
+        if not site:
+            return tuple(items)
+        theirs: list[Any] = []
+        for function in site:
+            result = function(*args)
+            if result:
+                theirs += result
+        if any(_stage(item) < _LAST for item in theirs):  # a site plugin speaks for a built-in
+            return _in_stage_order((theirs, items))  # as pluggy's order sorts: theirs came first
+        return tuple(items + theirs)
 
     return gather
 
@@ -168,7 +191,10 @@ def _gather(functions: tuple[Callable[..., Any], ...]) -> Callable[..., list[Any
 _STAGE = {name: index for index, name in enumerate(BUILTIN_PLUGINS)}
 
 
-def _stage(contribution: Any, _get: Callable[[str, int], int] = _STAGE.get, _last: int = len(_STAGE)) -> int:
+_LAST = len(_STAGE)
+
+
+def _stage(contribution: Any, _get: Callable[[str, int], int] = _STAGE.get, _last: int = _LAST) -> int:
     return _get(contribution.source, _last)
 
 

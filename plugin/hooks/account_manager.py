@@ -18,13 +18,16 @@ _NONE = PolicyCache()
 def policydesk_account_managers(request: Request, decision: Decision) -> Verdict[Mapping[str, str]]:
     plan = request.plan_of(decision)
     if not plan.account_manager_roles:
-        return _NONE.get(request.policies, plan.name, lambda: Verdict(
-            MappingProxyType({}), SOURCE, f"the {plan.title} plan includes no designated account manager"))
+        return _NONE.get(request.policies, plan.name, _nobody, plan)
     assigned = request.organization.account_managers
     filled = {role: assigned[role] for role in plan.account_manager_roles if assigned.get(role)}
     missing = tuple(role for role in plan.account_manager_roles if role not in filled)
-    reason = _REASONS.get(request.policies, (plan.name, missing), lambda: _reason(request.policies, plan, missing))
+    reason = _REASONS.get(request.policies, (plan.name, missing), _reason, request.policies, plan, missing)
     return Verdict(filled, SOURCE, reason)
+
+
+def _nobody(plan: Plan) -> Verdict[Mapping[str, str]]:
+    return Verdict(MappingProxyType({}), SOURCE, f"the {plan.title} plan includes no designated account manager")
 
 
 #: (plan, roles not filled) -> the reason: the same few sentences for every ticket.

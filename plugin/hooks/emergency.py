@@ -36,7 +36,7 @@ def policydesk_emergency(request: Request, decision: Decision) -> Verdict[Emerge
     in_scope = decision.scope is None or decision.scope.value.in_scope
     key = (decision.plan.value if decision.plan is not None else None, ticket.channel, in_scope, ticket.category,
            language)
-    return _CACHE.get(request.policies, key, lambda: _emergency(request, decision, language, in_scope))
+    return _CACHE.get(request.policies, key, _emergency, request, decision, language, in_scope)
 
 
 _CACHE = PolicyCache()

@@ -18,7 +18,7 @@ def policydesk_calendar(request: Request, decision: Decision) -> Verdict[str]:
     emergency = decision.emergency
     granted = emergency is not None and emergency.value.eligible
     key = (granted, decision.plan.value if decision.plan is not None else None, request.ticket.channel)
-    return _CACHE.get(request.policies, key, lambda: _calendar(request, decision, granted))
+    return _CACHE.get(request.policies, key, _calendar, request, decision, granted)
 
 
 def _calendar(request: Request, decision: Decision, granted: bool) -> Verdict[str]:
@@ -38,8 +38,11 @@ def _calendar(request: Request, decision: Decision, granted: bool) -> Verdict[st
 def policydesk_tags(request: Request, decision: Decision) -> tuple[Contribution, ...]:
     calendar = decision.calendar
     assert calendar is not None
-    return _TAGS.get(request.policies, (calendar.value, calendar.reason),
-                     lambda: (Contribution(hours_tag(calendar.value), SOURCE, calendar.reason),))
+    return _TAGS.get(request.policies, (calendar.value, calendar.reason), _tags, calendar)
+
+
+def _tags(calendar: Verdict[str]) -> tuple[Contribution, ...]:
+    return (Contribution(hours_tag(calendar.value), SOURCE, calendar.reason),)
 
 
 _TAGS = PolicyCache()

@@ -16,7 +16,7 @@ _CACHE = PolicyCache()
 @hookimpl(trylast=True)
 def policydesk_language(request: Request, decision: Decision) -> Verdict[str | None]:
     ticket = request.ticket
-    return _CACHE.get(request.policies, (ticket.language, ticket.language_source), lambda: _verdict(ticket))
+    return _CACHE.get(request.policies, (ticket.language, ticket.language_source), _verdict, ticket)
 
 
 def _verdict(ticket: Ticket) -> Verdict[str | None]:

@@ -40,7 +40,7 @@ def policydesk_routing(request: Request, decision: Decision) -> Verdict[Routing]
            None if advice is None else (advice.value.included, advice.value.queued_until is None),
            request.ticket.category, decision.plan.value if decision.plan is not None else None,
            tuple(sorted(managers.items())))
-    return _CACHE.get(request.policies, key, lambda: _routing(request, decision))
+    return _CACHE.get(request.policies, key, _routing, request, decision)
 
 
 def _routing(request: Request, decision: Decision) -> Verdict[Routing]:

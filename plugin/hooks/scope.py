@@ -15,7 +15,7 @@ _CACHE = PolicyCache()
 
 @hookimpl(trylast=True)
 def policydesk_scope(request: Request, decision: Decision) -> Verdict[ScopeVerdict]:
-    return _CACHE.get(request.policies, request.ticket.category, lambda: _scope(request))
+    return _CACHE.get(request.policies, request.ticket.category, _scope, request)
 
 
 def _scope(request: Request) -> Verdict[ScopeVerdict]:

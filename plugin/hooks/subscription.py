@@ -28,11 +28,13 @@ _ELIGIBILITY = PolicyCache()
 
 @hookimpl(trylast=True)
 def policydesk_plan_eligibility(policies: Policies, organization: Organization, plan: str) -> Verdict[bool]:
-    def build() -> Verdict[bool]:
-        eligible, reason = plan_eligibility(policies, organization, plan)
-        return Verdict(eligible, SOURCE, reason)
+    return _ELIGIBILITY.get(policies, (organization.name, organization.partner, plan), _eligibility,
+                            policies, organization, plan)
 
-    return _ELIGIBILITY.get(policies, (organization.name, organization.partner, plan), build)
+
+def _eligibility(policies: Policies, organization: Organization, plan: str) -> Verdict[bool]:
+    eligible, reason = plan_eligibility(policies, organization, plan)
+    return Verdict(eligible, SOURCE, reason)
 
 
 @hookimpl(trylast=True)

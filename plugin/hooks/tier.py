@@ -26,7 +26,7 @@ _NOTES = PolicyCache()
 @hookimpl(trylast=True)
 def policydesk_plan(request: Request, decision: Decision) -> Verdict[str]:
     org = request.organization
-    return _PLANS.get(request.policies, (org.name, org.plan), lambda: _plan(request))
+    return _PLANS.get(request.policies, (org.name, org.plan), _plan, request)
 
 
 def _plan(request: Request) -> Verdict[str]:
@@ -60,7 +60,7 @@ def policydesk_priority(request: Request, decision: Decision) -> Verdict[str]:
     key = (decision.plan.value if decision.plan is not None else None,
            emergency is not None and emergency.value.eligible,
            None if step is None else (step.name, step.priority), agents)
-    return _PRIORITIES.get(request.policies, key, lambda: _priority(request, decision, key[1], step, agents))
+    return _PRIORITIES.get(request.policies, key, _priority, request, decision, key[1], step, agents)
 
 
 def _priority(request: Request, decision: Decision, emergency: bool, step: EscalationStep | None,
@@ -88,8 +88,11 @@ def _rank(priority: str) -> int:
 def policydesk_tags(request: Request, decision: Decision) -> tuple[Contribution, ...]:
     plan = decision.plan
     assert plan is not None
-    return _TAGS.get(request.policies, (plan.value, plan.reason),
-                     lambda: (Contribution(plan_tag(plan.value), SOURCE, plan.reason),))
+    return _TAGS.get(request.policies, (plan.value, plan.reason), _tags, plan)
+
+
+def _tags(plan: Verdict[str]) -> tuple[Contribution, ...]:
+    return (Contribution(plan_tag(plan.value), SOURCE, plan.reason),)
 
 
 @hookimpl(trylast=True)

@@ -16,7 +16,7 @@ import pytest
 
 from plugin import hookimpl
 from plugin.engine import Engine
-from plugin.hookcalls import COLLECTING, hook_names
+from plugin.hookcalls import COLLECTING, HookCalls, hook_names
 from plugin.manager import Hooks, PluginError, get_plugin_manager
 from plugin.model import Contribution, Decision, Organization, Request, Ticket, Verdict
 from plugin.subscription import ChangeRequest, Subscription
@@ -140,6 +140,56 @@ def test_a_site_plugin_is_called_in_pluggys_order(bundled_policies):
     finally:
         pm.unregister(name="acme")
     assert hooks.priority(request, decision).source != "acme"  # unregistered: seen at once
+
+
+class Impersonator:
+    """A site plugin contributing under a built-in's name: sorted among the built-ins."""
+
+    @hookimpl
+    def policydesk_tags(self, request, decision):
+        return [Contribution("acme:first", "acme", "ours"), Contribution("acme:tier", "policydesk.tier", "posing")]
+
+
+def collecting_answers(calls: HookCalls, policies) -> list[tuple[str, tuple[Any, ...]]]:
+    out = []
+    for ticket, organization, now in requests_mix(policies):
+        request = Request(ticket, organization, now, policies)
+        decision = Engine(policies).evaluate(ticket, organization, now)
+        for name in sorted(COLLECTING):
+            out.append((name, getattr(calls, name)(*hook_arguments(name, request, decision).values())))
+    return out
+
+
+@pytest.mark.parametrize("site", [None, Override, Impersonator])
+def test_collecting_hooks_answer_in_the_same_order_both_ways(bundled_policies, site):
+    pm = get_plugin_manager(load_entrypoints=False)
+    if site is not None:
+        pm.register(site(), name="acme")
+    direct, through_pluggy = HookCalls(pm.hook, monitored=False), HookCalls(pm.hook, monitored=True)
+    assert COLLECTING <= direct.direct and not through_pluggy.direct
+    answers = collecting_answers(direct, bundled_policies)
+    assert answers == collecting_answers(through_pluggy, bundled_policies)  # order included
+    tags = [answer for name, answer in answers if name == "tags"]
+    if site is Impersonator:  # sorted by source as pluggy's answer is: with the tier, which
+        # pluggy called after the site plugin; the site's own contribution last
+        assert all(answer[0].value == "acme:tier" and answer[1].value.startswith("plan:") for answer in tags)
+        assert all(answer[-1].value == "acme:first" for answer in tags)
+
+
+def test_a_builtin_contributes_under_its_own_name(bundled_policies):
+    """What lets the direct path skip the sort: a built-in's contributions carry its name."""
+    pm = get_plugin_manager(load_entrypoints=False)
+    seen = set()
+    for ticket, organization, now in requests_mix(bundled_policies):
+        request = Request(ticket, organization, now, bundled_policies)
+        decision = Engine(bundled_policies, pm).evaluate(ticket, organization, now)
+        for name in COLLECTING:
+            for impl in getattr(pm.hook, "policydesk_" + name).get_hookimpls():
+                for item in impl.function(*hook_arguments(name, request, decision).values()) or ():
+                    assert item.source == impl.plugin_name, (name, impl.plugin_name, item)
+                    seen.add((name, impl.plugin_name))
+    assert {hook for hook, _ in seen} == COLLECTING, seen
+    assert all(sum(hook == name for hook, _ in seen) >= 3 for name in ("tags", "notes")), seen
 
 
 @pytest.mark.parametrize("wrapper", [NewStyleWrapper, OldStyleWrapper])

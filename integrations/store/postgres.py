@@ -320,11 +320,12 @@ class PostgresStore(SQLStore):
     # Events and jobs are inserted by one statement over arrays, whatever the number of rows
     # (RECEIVE_CHUNK): psycopg converts a statement's text on every call, and the multi-row
     # VALUES of 150 events was most of a sweep's time (docs/benchmarks.md). The values were
-    # checked when the events were made (`IngestSQL._event`).
+    # checked when the events were made (`IngestSQL._event`). The arrays go in binary (``%b``):
+    # psycopg's text form escapes every element in Python, and PostgreSQL parses it again.
     def _insert_events(self, tx: Tx, events: Sequence[Any]) -> list[tuple[Any, ...]]:
         return tx.execute(
             "INSERT INTO events (source, delivery_id, body, headers, received_at)"
-            " SELECT * FROM unnest(?::text[], ?::text[], ?::bytea[], ?::jsonb[], ?::timestamptz[])"
+            " SELECT * FROM unnest(%b::text[], %b::text[], %b::bytea[], %b::jsonb[], %b::timestamptz[])"
             " ON CONFLICT (source, delivery_id) DO NOTHING RETURNING id, source, delivery_id",
             [[e.source for e in events], [e.delivery_id for e in events], [e.body for e in events],
              [e.headers for e in events], [e.at for e in events]],
@@ -333,7 +334,7 @@ class PostgresStore(SQLStore):
     def _insert_jobs(self, tx: Tx, events: Sequence[tuple[int, Any]]) -> list[tuple[Any, ...]]:
         return tx.execute(
             "INSERT INTO jobs (event_id, source, work_key, state, not_before, created_at, updated_at)"
-            " SELECT e, s, k, 'pending', t, t, t FROM unnest(?::bigint[], ?::text[], ?::text[], ?::timestamptz[])"
+            " SELECT e, s, k, 'pending', t, t, t FROM unnest(%b::bigint[], %b::text[], %b::text[], %b::timestamptz[])"
             " AS u(e, s, k, t) RETURNING id, event_id",
             [[i for i, _ in events], [e.source for _, e in events], [e.key for _, e in events],
              [e.at for _, e in events]],

@@ -13,6 +13,7 @@ the median of the rounds, with min and max.
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 import tempfile
@@ -53,6 +54,9 @@ def main() -> str:
     seconds = float(os.environ.get("BENCH_SECONDS", "10"))
     rounds = max(MIN_ROUNDS, int(os.environ.get("BENCH_ROUNDS", "5")))
     count = int(rate * seconds) + 50
+    # The stand-in's waitress runs in this process, with no logging set up: at 100/s it warns
+    # "Task queue depth is N" on stderr thousands of times a run. Its queue is not what is measured.
+    logging.getLogger("waitress.queue").setLevel(logging.ERROR)
     results = []
     for r in range(rounds):  # each round the same experiment: a fresh stand-in, service and store
         with running_standin(webhook_backoff=0.05) as zammad, tempfile.TemporaryDirectory() as tmp_name:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields, replace
-from typing import Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 T = TypeVar("T")
 
@@ -311,12 +311,14 @@ def _put_text(attrs: dict[str, Any], name: str, text: str | Callable[[], str]) -
     attrs[name if isinstance(text, str) else "_write_" + name] = text
 
 
-def _init_reasoned(attrs: dict[str, Any], value: Any, source: str, reason: str | Callable[[], str]) -> None:
+def _init_reasoned(self: Any, value: Any, source: str, reason: str | Callable[[], str]) -> None:
+    """``__init__`` of `Verdict` and `Contribution`: value, source and a reason (`_put_text`)."""
     # A frozen dataclass's own __init__ sets each field through object.__setattr__, about
     # three times the cost of writing the instance dict; these types are made for every decision.
+    attrs = self.__dict__
     attrs["value"] = value
     attrs["source"] = source
-    _put_text(attrs, "reason", reason)
+    attrs["reason" if isinstance(reason, str) else "_write_reason"] = reason
 
 
 @dataclass(frozen=True, init=False)
@@ -332,8 +334,10 @@ class Verdict(_Written, Generic[T]):
     source: str
     reason: str
 
-    def __init__(self, value: T, source: str, reason: str | Callable[[], str]) -> None:
-        _init_reasoned(self.__dict__, value, source, reason)
+    if TYPE_CHECKING:
+        def __init__(self, value: T, source: str, reason: str | Callable[[], str]) -> None: ...
+    else:
+        __init__ = _init_reasoned  # one call for every verdict
 
 
 @dataclass(frozen=True)
@@ -450,8 +454,10 @@ class Contribution(_Written):
     source: str
     reason: str
 
-    def __init__(self, value: str, source: str, reason: str | Callable[[], str]) -> None:
-        _init_reasoned(self.__dict__, value, source, reason)
+    if TYPE_CHECKING:
+        def __init__(self, value: str, source: str, reason: str | Callable[[], str]) -> None: ...
+    else:
+        __init__ = _init_reasoned
 
 
 @dataclass(frozen=True)
@@ -504,11 +510,12 @@ class Decision(_Written):
         fill field by field; ``write_notes``, when given, writes its notes when first read."""
         new = _new_object(Decision)
         attrs = new.__dict__
-        attrs.update(_DECISION_DEFAULTS)
-        attrs["now"] = now
-        if write_notes is not None:
-            del attrs["notes"]
+        if write_notes is None:
+            attrs.update(_DECISION_DEFAULTS)
+        else:
+            attrs.update(_DECISION_DEFAULTS_BUT_NOTES)
             attrs["_write_notes"] = write_notes
+        attrs["now"] = now
         return new
 
     @property
@@ -526,6 +533,7 @@ _new_object = object.__new__
 #: Decision's fields, all settable through ``__init__`` (and so through `Decision.with_`).
 _DECISION_FIELDS = frozenset(f.name for f in fields(Decision))
 _DECISION_DEFAULTS = {f.name: f.default for f in fields(Decision) if f.name != "now"}
+_DECISION_DEFAULTS_BUT_NOTES = {name: value for name, value in _DECISION_DEFAULTS.items() if name != "notes"}
 # Notes an engine's decision has not written yet are found through ``__getattr__``: no
 # class attribute may answer for them first (``__init__`` keeps its default of ``()``).
 del Decision.notes

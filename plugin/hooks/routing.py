@@ -39,7 +39,7 @@ def policydesk_routing(request: Request, decision: Decision) -> Verdict[Routing]
     key = (emergency is not None and emergency.value.eligible,
            None if advice is None else (advice.value.included, advice.value.queued_until is None),
            request.ticket.category, decision.plan.value if decision.plan is not None else None,
-           tuple(sorted(managers.items())))
+           tuple(managers.items()))  # in the plan's role order; another order only adds an entry
     return _CACHE.get(request.policies, key, _routing, request, decision)
 
 

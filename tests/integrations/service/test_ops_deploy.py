@@ -116,6 +116,8 @@ def test_gunicorn_with_two_workers_serves_and_its_metrics_add_up(tmp_path):
                 text = requests.get(url + "/metrics", timeout=5).text
                 found = re.search(r'policydesk_events_received_total\{outcome="new",source="zammad"\} ([\d.]+)', text)
                 totals.append(float(found.group(1)) if found else 0.0)
+                if not found:
+                    print(f"\nscrape without the counter: {text[:2000]}")
             pids = set(re.findall(r"Booting worker with pid: (\d+)", (tmp_path / "gunicorn.log").read_text()))
             print(f"\ngunicorn: {len(pids)} workers; received_total seen by 8 scrapes: {totals}")
             assert len(pids) == 2 and totals == [12.0] * 8

@@ -10,6 +10,7 @@ without it, one registry per service with the standard process and platform coll
 from __future__ import annotations
 
 import datetime as dt
+import glob
 import os
 import platform
 import re
@@ -122,9 +123,33 @@ class Metrics:
 
     def render(self) -> bytes:
         if self._multi:
-            from prometheus_client import multiprocess as mp
-
             registry = CollectorRegistry()
-            mp.MultiProcessCollector(registry)
+            registry.register(_WorkerFiles(os.environ[MULTIPROC_ENV]))
             return generate_latest(registry)
         return generate_latest(self.registry)
+
+
+class _WorkerFiles:
+    """prometheus-client's `MultiProcessCollector`, leaving out the files that hold no values yet.
+
+    A worker creates its metrics file and only then sizes it; a scrape that reads the file in
+    between fails whole (``struct.error``), and a worker killed in between leaves the empty
+    file for every later scrape (prometheus/client_python#1199). A file shorter than its
+    8-byte header holds no values: it is left out.
+    """
+
+    def __init__(self, path: str) -> None:
+        self._path = path
+
+    def collect(self) -> Any:
+        from prometheus_client.multiprocess import MultiProcessCollector
+
+        files = [path for path in glob.glob(os.path.join(self._path, "*.db")) if _holds_values(path)]
+        return MultiProcessCollector.merge(files, accumulate=True)
+
+
+def _holds_values(path: str) -> bool:
+    try:
+        return os.path.getsize(path) >= 8
+    except OSError:  # removed since the listing (a worker's live gauges, when it ended)
+        return False

@@ -312,7 +312,8 @@ def _put_text(attrs: dict[str, Any], name: str, text: str | Callable[[], str]) -
 
 
 def _init_reasoned(self: Any, value: Any, source: str, reason: str | Callable[[], str]) -> None:
-    """``__init__`` of `Verdict` and `Contribution`: value, source and a reason (`_put_text`)."""
+    """``__init__`` of `Verdict` and `Contribution`: value, source and a reason, written as
+    `_put_text` writes it (inlined: one call for every verdict)."""
     # A frozen dataclass's own __init__ sets each field through object.__setattr__, about
     # three times the cost of writing the instance dict; these types are made for every decision.
     attrs = self.__dict__

@@ -98,7 +98,6 @@ def test_a_failing_plugin_is_named(bundled_policies):
     assert "site.broken" in str(info.value) and "KeyError" in str(info.value)
 
 
-
 def test_a_failing_notes_plugin_is_named_when_the_notes_are_read(bundled_policies):
     # Notes are written when first read, inside the same error boundary as every hook.
     class BrokenNotes:

@@ -210,7 +210,9 @@ class Processor:
         reset_timers = applied is None or applied.timers != timers
         remember = new_applied is not None and (changes or reset_timers or new_applied.to_json() != applied.to_json())
         if reset_timers or remember or changes:  # else nothing to record: no write transaction at all
-            with self.store.atomic():  # timers and memory in one commit (one fsync on SQLite)
+            # Timers and memory in one commit, not waiting for the disk: if a power failure
+            # undoes it, it undoes the job's completion too, and the job is decided again.
+            with self.store.atomic(durable=False):
                 if reset_timers:
                     self._set_timers(ticket_id, ticket, decision)
                 if remember:

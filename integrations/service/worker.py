@@ -260,7 +260,7 @@ class Worker:
                     return
                 continue
             try:
-                with self.store.atomic():
+                with self.store.atomic(durable=False):  # redone if a power failure undoes it
                     results = [(job, outcome, self.store.complete(job.id, worker=self.name)) for job, outcome in batch]
             except Exception as error:  # the store is down: tell it again when it is back
                 log.warning("%d job(s) done but not recorded yet (%s)", len(batch), _one_line(error))

@@ -80,11 +80,22 @@ class Store(abc.ABC):
         """The schema version the database is at."""
 
     @abc.abstractmethod
-    def atomic(self) -> AbstractContextManager[None]:
+    def atomic(self, durable: bool = True) -> AbstractContextManager[None]:
         """A transaction that store calls made inside it (same thread) join.
 
         ``with store.atomic(): store.put_subscription(...); store.audit(...)`` commits
         both or neither. Nested ``atomic()`` blocks join the outer one.
+
+        ``durable=False`` is for bookkeeping that is redone when it is lost: claims,
+        leases, completions, a decision's timers and memory. It is committed without
+        waiting for the disk (SQLite: ``synchronous=NORMAL`` for that commit; PostgreSQL:
+        ``synchronous_commit = off``). A power failure may then undo it, but only
+        together with every commit after it: the log is written in order, so the store
+        comes back as it was at some earlier instant, never a mix, and the next durable
+        commit makes everything before it durable too. A job whose completion was undone
+        is simply done again (its Zammad writes compare the fingerprint first). Never
+        for what the service promised someone (an acknowledged webhook, a billing
+        answer, a fired escalation): a `receive` inside such a block is refused.
         """
 
     @abc.abstractmethod

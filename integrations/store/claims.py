@@ -79,7 +79,7 @@ class ClaimsSQL(SQLCore):
         now = utc(now)
         at = self._ts(now)
         lease = self._ts(now + dt.timedelta(seconds=lease_seconds))
-        with self._tx() as tx:
+        with self._tx(durable=False) as tx:  # a claim lost to a power failure: the job is claimed again
             candidates = tx.execute(
                 f"SELECT id, work_key, source FROM jobs WHERE {READY}"
                 " AND (work_key IS NULL OR NOT EXISTS (SELECT 1 FROM key_claims k"
@@ -162,7 +162,7 @@ class ClaimsSQL(SQLCore):
     ) -> bool:
         now = utc(now)
         lease = self._ts(now + dt.timedelta(seconds=lease_seconds))
-        with self._tx() as tx:
+        with self._tx(durable=False) as tx:
             rows = tx.execute(
                 "UPDATE jobs SET lease_until = ?, updated_at = ?"
                 " WHERE id = ? AND state = 'claimed' AND claimed_by = ? RETURNING work_key",
@@ -183,7 +183,7 @@ class ClaimsSQL(SQLCore):
         now = utc(now)
         lease = self._ts(now + dt.timedelta(seconds=lease_seconds))
         held: set[int] = set()
-        with self._tx() as tx:
+        with self._tx(durable=False) as tx:
             for chunk in iter_chunks(list(job_ids), 500):
                 rows = tx.execute(
                     "UPDATE jobs SET lease_until = ?, updated_at = ?"

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from integrations.store.groupcommit import GroupCommit
-from integrations.store.records import ReceiveResult, StoreValueError
+from integrations.store.records import ReceiveResult, StoreError, StoreValueError
 from integrations.store.sqlcore import SQLCore, Tx, iter_chunks, utc
 from integrations.store.values import check_optional_text, check_text
 
@@ -70,6 +70,8 @@ class IngestSQL(SQLCore):
     ) -> ReceiveResult:
         event = self._event(source, delivery_id, body, headers, key, self._ts(utc(now)))
         if getattr(self._local, "tx", None) is not None:  # inside atomic(): join it
+            if self._in_relaxed_block():
+                raise StoreError("receive() inside atomic(durable=False): an acknowledged event must be durable")
             with self._tx() as tx:
                 return self._store_events(tx, [event])[0]
         return self._group.submit(event)

@@ -247,11 +247,14 @@ class PostgresStore(SQLStore):
         return conn
 
     @contextmanager
-    def _transaction(self, write: bool) -> Iterator[Tx]:
+    def _transaction(self, write: bool, durable: bool = True) -> Iterator[Tx]:
         deadline = getattr(self._local, "deadline", self.timeout + 1.0)
         try:
             with self._pool.connection() as conn, self._watchdog.guard(conn, deadline), conn.transaction():
-                yield _PgTx(conn)
+                tx = _PgTx(conn)
+                if write and not durable:  # see Store.atomic: the commit does not wait for the WAL flush
+                    tx.execute("SET LOCAL synchronous_commit = off")
+                yield tx
         except psycopg.OperationalError as error:  # down, refused, timed out, cut: one line, retryable
             raise StoreUnavailable(f"PostgreSQL unavailable: {_first_line(error)}") from None
 

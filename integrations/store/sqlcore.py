@@ -77,9 +77,10 @@ class SQLCore:
     # -- dialect hooks -------------------------------------------------------------
 
     @abc.abstractmethod
-    def _transaction(self, write: bool) -> Any:
+    def _transaction(self, write: bool, durable: bool = True) -> Any:
         """A context manager: a new transaction on a connection of this thread,
-        yielding a :class:`Tx`; committed on success, rolled back on error."""
+        yielding a :class:`Tx`; committed on success, rolled back on error.
+        ``durable=False``: committed without waiting for the disk (see :meth:`atomic`)."""
 
     def _lock(self, tx: Tx, key: str) -> None:
         """Serialise transactions that pass the same ``key`` (until commit)."""
@@ -144,16 +145,18 @@ class SQLCore:
     # -- transactions ---------------------------------------------------------
 
     @contextmanager
-    def _outermost(self, write: bool) -> Iterator[Tx]:
+    def _outermost(self, write: bool, durable: bool = True) -> Iterator[Tx]:
         """A new transaction; the callbacks :meth:`_on_commit` registered in it run
         after it committed (never after a rollback)."""
         callbacks: list[Callable[[], None]] = []
         self._local.on_commit = callbacks
+        self._local.durable = durable
         try:
-            with self._transaction(write) as tx:
+            with self._transaction(write, durable) as tx:
                 yield tx
         finally:
             self._local.on_commit = None
+            self._local.durable = True
         for callback in callbacks:
             callback()
 
@@ -172,21 +175,28 @@ class SQLCore:
         self._on_commit(self._work.notify)
 
     @contextmanager
-    def _tx(self, write: bool = True) -> Iterator[Tx]:
-        """The thread's current :meth:`atomic` transaction, or a new one."""
+    def _tx(self, write: bool = True, durable: bool = True) -> Iterator[Tx]:
+        """The thread's current :meth:`atomic` transaction (as durable as that block
+        is), or a new one."""
         current: Tx | None = getattr(self._local, "tx", None)
         if current is not None:
             yield current
             return
-        with self._outermost(write) as tx:
+        with self._outermost(write, durable) as tx:
             yield tx
 
+    def _in_relaxed_block(self) -> bool:
+        """Inside ``atomic(durable=False)``: what is written here may not be promised to anyone."""
+        return getattr(self._local, "tx", None) is not None and not getattr(self._local, "durable", True)
+
     @contextmanager
-    def atomic(self) -> Iterator[None]:
+    def atomic(self, durable: bool = True) -> Iterator[None]:
         if getattr(self._local, "tx", None) is not None:
+            if durable and self._in_relaxed_block():
+                raise StoreError("a durable atomic() block cannot join an atomic(durable=False) one")
             yield
             return
-        with self._outermost(True) as tx:
+        with self._outermost(True, durable) as tx:
             self._local.tx = tx
             try:
                 yield

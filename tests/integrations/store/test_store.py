@@ -456,6 +456,67 @@ def test_atomic_commits_all_or_nothing(store: Store) -> None:
     assert store.get_subscription("acme") is not None and len(store.audit_log()) == 1
 
 
+
+def _commit_level(store: Store) -> str:
+    """How the transaction this thread is in will commit: waiting for the disk or not."""
+    with store._tx() as tx:  # type: ignore[attr-defined]  # joins the atomic() block
+        if store.dialect == "sqlite":
+            return {2: "durable", 1: "relaxed"}[tx.execute("PRAGMA synchronous")[0][0]]
+        return {"on": "durable", "off": "relaxed"}[tx.execute("SHOW synchronous_commit")[0][0]]
+
+
+def test_a_relaxed_block_commits_without_waiting_for_the_disk(store: Store) -> None:
+    """atomic(durable=False) commits (others see it) without an fsync or WAL flush;
+    a durable block on the same connection afterwards waits for the disk again."""
+    with store.atomic(durable=False):
+        assert _commit_level(store) == "relaxed"
+        store.audit("bookkeeping", "job:1", {"n": 1}, NOW)
+    with store.atomic():
+        assert _commit_level(store) == "durable"
+    seen: list[object] = []  # committed: another thread (its own connection) reads it
+    reader = threading.Thread(target=lambda: seen.extend(e.data for e in store.audit_log(subject="job:1")))
+    reader.start()
+    reader.join()
+    assert seen == [{"n": 1}]
+
+
+def test_what_is_promised_cannot_join_a_relaxed_block(store: Store) -> None:
+    with store.atomic(durable=False):
+        with pytest.raises(StoreError, match="must be durable"):
+            store.receive("zammad", "d1", b"{}", {}, NOW)
+        with pytest.raises(StoreError, match="cannot join"):
+            with store.atomic():
+                pass
+    assert store.counts()["pending"] == 0
+
+
+def test_claims_leases_and_completions_are_relaxed_receiving_is_not(store: Store) -> None:
+    """Which commits wait for the disk: a job's bookkeeping is redone if a power failure
+    undoes it (only with every later commit), an acknowledged event is not."""
+    levels: list[tuple[str, bool]] = []
+    real = store._transaction  # type: ignore[attr-defined]
+
+    def recording(write: bool, durable: bool = True):  # type: ignore[no-untyped-def]
+        if write:
+            levels.append((calling[-1], durable))
+        return real(write, durable)
+
+    calling = [""]
+    store._transaction = recording  # type: ignore[attr-defined]
+    for name, call in [
+        ("receive", lambda: store.receive("zammad", "d1", b"{}", {}, NOW, key="ticket:1")),
+        ("claim", lambda: store.claim("w1", NOW, limit=1)),
+        ("extend_lease", lambda: store.extend_lease(1, "w1", NOW)),
+        ("extend_leases", lambda: store.extend_leases([1], "w1", NOW)),
+        ("complete", lambda: store.complete(1, worker="w1")),
+        ("set_timers", lambda: store.set_timers("1", "k", [("warn", at(30))])),
+    ]:
+        calling.append(name)
+        call()
+    assert levels == [("receive", True), ("claim", False), ("extend_lease", False), ("extend_leases", False),
+                      ("complete", False), ("set_timers", True)]
+
+
 def test_account_managers(store: Store) -> None:
     store.assign_manager("acme", "account_manager", "alice", NOW)
     store.assign_manager("acme", "technical_account_manager", "tom", NOW)

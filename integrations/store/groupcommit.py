@@ -29,7 +29,10 @@ class _Slot(Generic[Item, Result]):
         self.done = False
         #: Set (with ``wake``) when this slot's thread is to write the next group.
         self.group: list[_Slot[Item, Result]] | None = None
-        self.wake = threading.Event()
+        #: Held until this slot's thread may go on: a bare lock, released once (an Event
+        #: is a Condition and a lock written in Python, several times the cost per request).
+        self.wake = threading.Lock()
+        self.wake.acquire()
 
 
 class GroupCommit(Generic[Item, Result]):
@@ -56,7 +59,7 @@ class GroupCommit(Generic[Item, Result]):
         self._alone = alone
         self._max_group = max_group
         self._lanes = max(1, lanes)
-        self._cond = threading.Condition(threading.Lock())
+        self._guard = threading.Lock()
         self._queue: list[_Slot[Item, Result]] = []
         self._writing = 0
         #: Groups written and items in them (for benchmarks and tests).
@@ -66,28 +69,29 @@ class GroupCommit(Generic[Item, Result]):
     def submit(self, item: Item) -> Result:
         """Write ``item`` with whatever else is waiting; return once it is committed."""
         slot: _Slot[Item, Result] = _Slot(item)
-        with self._cond:
+        with self._guard:
             if self._writing < self._lanes:  # a lane is free: write ours (and anything queued) now
                 group: list[_Slot[Item, Result]] | None = self._take(slot)
             else:
                 self._queue.append(slot)
                 group = None
         if group is None:
-            slot.wake.wait()  # each waiting thread is woken exactly once: done, or to lead
+            slot.wake.acquire()  # each waiting thread is woken exactly once: done, or to lead
             group = slot.group
         while group is not None:  # ours is in it; afterwards hand the queue to its oldest
             try:
                 self._write_group(group)
             finally:
-                with self._cond:
+                with self._guard:
                     self._writing -= 1
                     nxt = self._queue.pop(0) if self._queue else None
                     if nxt is not None:
                         nxt.group = self._take(nxt)
                 for done in group:
-                    done.wake.set()
+                    if done is not slot:  # the leader's own slot: nobody waits on it
+                        done.wake.release()
                 if nxt is not None:
-                    nxt.wake.set()
+                    nxt.wake.release()
             group = None
         if slot.error is not None:
             raise slot.error
@@ -125,6 +129,6 @@ class GroupCommit(Generic[Item, Result]):
             if error is not None:
                 slot.error = error
             slot.done = True
-        with self._cond:
+        with self._guard:
             self.groups += 1
             self.items += len(group)

@@ -33,6 +33,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+import requests
+
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "tests" / "helpers"))
 from service_harness import ADMIN_TOKEN, WEBHOOK_TOKEN, ServiceProcess, wait_until  # noqa: E402
@@ -145,8 +147,6 @@ def flat_out(desk: Desk, seconds: float, creators: int) -> list[int]:
     A creation the stand-in drops (its connection reset under this load, seen once in a
     run) is counted in ``desk.failed_creations`` and the client goes on: a client that
     stopped would lower the rate offered, not policydesk's."""
-    import requests
-
     deadline = time.monotonic() + seconds
     created: list[int] = []
     lock = threading.Lock()

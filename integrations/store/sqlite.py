@@ -119,8 +119,8 @@ class SQLiteStore(SQLStore):
         conn.execute(f"PRAGMA busy_timeout={int(self.busy_timeout * 1000)}")
         return conn
 
-    def _conn(self) -> sqlite3.Connection:
-        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+    def _conn(self) -> _Connection:
+        conn: _Connection | None = getattr(self._local, "conn", None)
         if conn is None:
             with self._guard:
                 if self._closed:
@@ -150,9 +150,9 @@ class SQLiteStore(SQLStore):
             raise sqlite3.OperationalError(f"database is locked (waited {self.busy_timeout:g} s in this process)")
         try:
             level = "FULL" if durable else "NORMAL"  # NORMAL: in the WAL, fsynced by the next FULL commit
-            if getattr(conn, "synchronous", "FULL") != level:
+            if conn.synchronous != level:
                 conn.execute(f"PRAGMA synchronous={level}")
-                conn.synchronous = level  # type: ignore[attr-defined]
+                conn.synchronous = level
             conn.execute("BEGIN IMMEDIATE")
             try:
                 yield _SQLiteTx(conn)

@@ -161,7 +161,8 @@ class ZammadSession(requests.Session):
     def _lean_request(self, verb: str, url: str, *, params: Any = None, data: Any = None, json: Any = None,
                       headers: Mapping[str, Any] | None = None, timeout: Any = None,
                       allow_redirects: bool = True) -> requests.Response:
-        """What ``Session.request`` does for an API call, without its general machinery.
+        """What ``Session.request`` does for an API call, without its general machinery
+        (``allow_redirects`` is accepted, and is always true here: see below).
 
         ``Session.request`` merges every session setting into every request (each merge a
         ``typing.Protocol`` check, slow before Python 3.12), keeps a cookie jar and
@@ -184,7 +185,6 @@ class ZammadSession(requests.Session):
         prepared.prepare_body(data or {}, None, json)
         if self.auth:
             prepared.prepare_auth(self.auth, prepared.url)
-        prepared.prepare_hooks({})
         target = str(prepared.url)
         env_proxies, bundle = self._environment_of(target)
         proxies = {**self.proxies, **env_proxies}

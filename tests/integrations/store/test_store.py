@@ -456,7 +456,6 @@ def test_atomic_commits_all_or_nothing(store: Store) -> None:
     assert store.get_subscription("acme") is not None and len(store.audit_log()) == 1
 
 
-
 def _commit_level(store: Store) -> str:
     """How the transaction this thread is in will commit: waiting for the disk or not."""
     with store._tx() as tx:  # type: ignore[attr-defined]  # joins the atomic() block
@@ -494,6 +493,7 @@ def test_claims_leases_and_completions_are_relaxed_receiving_is_not(store: Store
     """Which commits wait for the disk: a job's bookkeeping is redone if a power failure
     undoes it (only with every later commit), an acknowledged event is not."""
     levels: list[tuple[str, bool]] = []
+    calling = [""]  # the public call under way
     real = store._transaction  # type: ignore[attr-defined]
 
     def recording(write: bool, durable: bool = True):  # type: ignore[no-untyped-def]
@@ -501,18 +501,19 @@ def test_claims_leases_and_completions_are_relaxed_receiving_is_not(store: Store
             levels.append((calling[-1], durable))
         return real(write, durable)
 
-    calling = [""]
     store._transaction = recording  # type: ignore[attr-defined]
+    calling.append("receive")
+    job = store.receive("zammad", "d1", b"{}", {}, NOW, key="ticket:1").job_id
+    assert job is not None
     for name, call in [
-        ("receive", lambda: store.receive("zammad", "d1", b"{}", {}, NOW, key="ticket:1")),
-        ("claim", lambda: store.claim("w1", NOW, limit=1)),
-        ("extend_lease", lambda: store.extend_lease(1, "w1", NOW)),
-        ("extend_leases", lambda: store.extend_leases([1], "w1", NOW)),
-        ("complete", lambda: store.complete(1, worker="w1")),
-        ("set_timers", lambda: store.set_timers("1", "k", [("warn", at(30))])),
+        ("claim", lambda: [j.id for j in store.claim("w1", NOW, limit=1)] == [job]),
+        ("extend_lease", lambda: store.extend_lease(job, "w1", NOW)),
+        ("extend_leases", lambda: store.extend_leases([job], "w1", NOW) == {job}),
+        ("complete", lambda: store.complete(job, worker="w1")),
+        ("set_timers", lambda: store.set_timers("1", "k", [("warn", at(30))]) is None),
     ]:
         calling.append(name)
-        call()
+        assert call(), name  # each did its work, so its commit is the one recorded
     assert levels == [("receive", True), ("claim", False), ("extend_lease", False), ("extend_leases", False),
                       ("complete", False), ("set_timers", True)]
 

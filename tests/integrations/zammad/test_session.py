@@ -30,15 +30,20 @@ class _Recorder(http.server.BaseHTTPRequestHandler):
         pass
 
 
-@pytest.fixture
-def server():
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Recorder)
+def _serving(handler: type[http.server.BaseHTTPRequestHandler]):
+    """A loopback server for ``handler`` (its ``seen`` emptied first); yields its URL."""
+    handler.seen = []  # type: ignore[attr-defined]
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
     thread.start()
-    _Recorder.seen = []
     yield f"http://127.0.0.1:{httpd.server_port}"
     httpd.shutdown()
     httpd.server_close()
+
+
+@pytest.fixture
+def server():
+    yield from _serving(_Recorder)
 
 
 def test_proxies_from_the_environment_are_followed_and_read_once(server, monkeypatch):
@@ -91,13 +96,7 @@ class _Echo(http.server.BaseHTTPRequestHandler):
 
 @pytest.fixture
 def echo():
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Echo)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    _Echo.seen = []
-    yield f"http://127.0.0.1:{httpd.server_port}"
-    httpd.shutdown()
-    httpd.server_close()
+    yield from _serving(_Echo)
 
 
 CALLS = [

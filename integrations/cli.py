@@ -57,7 +57,7 @@ def add_service_commands(sub: Any, policies_default: str, policies_help: str = P
     """``serve``, ``zammad-sandbox`` and ``queue`` (``vip-rotate``: `integrations.billing.commands`)."""
     serve = sub.add_parser(
         "serve",
-        help="run the webhook service next to a Zammad (waitress)",
+        help="run the webhook service next to a Zammad",
         description="Run the policydesk service: receive Zammad and billing webhooks, keep every ticket in "
                     "line with the policies, fire escalations, purge old history.",
         epilog=_settings_summary(),

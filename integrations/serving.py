@@ -1,30 +1,33 @@
-"""The one way policydesk runs a WSGI app under waitress: with deadlines, stoppable cleanly.
+"""How policydesk serves HTTP: `BackgroundServer` for its own service, waitress for the stand-in.
 
-`BackgroundServer` is used by ``serve``, the demo, the Zammad stand-in and the tests::
+`BackgroundServer` (the service, the demo, the tests) runs `integrations.httpserver.LoopServer`,
+an asyncio HTTP/1.1 server with the service's limits and deadlines::
 
     with BackgroundServer(app, port=0) as server:      # serving in a thread
         requests.get(server.url + "/healthz")
     server = BackgroundServer(app, "0.0.0.0", 8080)     # or in this thread until the event is set
     server.serve(stopping)
 
-Slow clients: waitress reads requests without a thread per connection, so only the number
-of open connections and the time they hold them matter. Each connection has deadlines that
-trickled bytes do not extend: ``header_timeout`` from its first byte (or from accepting it)
-to the end of the headers, ``body_timeout`` to the end of the body, and ``idle_timeout``
-between requests on a kept-alive connection; past one the connection is closed without an
-answer. ``connection_limit`` caps open connections (poll, not select, so past 1024 fds).
-docs/limits.md lists these with what a client gets past each.
+Slow clients: requests are read without a thread per connection, so only the number of open
+connections and the time they hold them matter. Each connection has deadlines that trickled
+bytes do not extend: ``header_timeout`` from its first byte (or from accepting it) to the end
+of the headers, ``body_timeout`` to the end of the body, and ``idle_timeout`` between requests
+on a kept-alive connection; past one the connection is closed without an answer.
+``connection_limit`` caps open connections. docs/limits.md lists these with what a client
+gets past each.
 
-Stopping: waitress's own ``run()`` loops while any channel is left in its map, so closing the
-listening socket does not end it while a client keeps a connection open. `run_until` runs the
-loop one poll at a time and, once ``stopping`` is set, closes every channel in the loop's own
-thread, then shuts the task dispatcher down.
+`create_server` and `run_until` serve a WSGI app under waitress with the same deadlines: the
+Zammad stand-in runs on them (a test double; Zammad itself runs behind nginx). waitress's own
+``run()`` loops while any channel is left in its map, so `run_until` runs the loop one poll at
+a time and, once ``stopping`` is set, closes every channel in the loop's own thread, then shuts
+the task dispatcher down.
 """
 
 from __future__ import annotations
 
 import errno
 import json
+import socket
 import threading
 from typing import Any, Callable
 
@@ -33,6 +36,7 @@ from waitress.channel import HTTPChannel
 from waitress.server import TcpWSGIServer
 from waitress.task import ErrorTask, ThreadedTaskDispatcher
 
+from integrations.httpserver import LoopServer
 from plugin.errors import UserError
 
 #: How long one poll of the loop waits at most: the delay between setting the event and
@@ -98,6 +102,25 @@ class DeadlineServer(TcpWSGIServer):
                 channel.will_close = True
 
 
+def _listen_error(error: OSError, host: str, port: int) -> ListenError:
+    reason = {errno.EADDRINUSE: "the address is already in use (another policydesk or program is listening)",
+              errno.EADDRNOTAVAIL: "the address is not one of this machine's",
+              errno.EACCES: "permission denied (ports below 1024 need privileges)"}.get(
+                  error.errno or 0, error.strerror or str(error))
+    return ListenError(error.errno, f"cannot listen on {host}:{port}: {reason}")
+
+
+def listen(host: str, port: int, backlog: int = 1024) -> socket.socket:
+    """A listening TCP socket on ``host:port`` (IPv6 for an address with a colon); `ListenError`."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    try:
+        return socket.create_server((host, port), family=family, backlog=backlog)
+    except socket.gaierror as error:
+        raise ListenError(errno.EADDRNOTAVAIL, f"cannot listen on {host}:{port}: {error.strerror}") from None
+    except OSError as error:
+        raise _listen_error(error, host, port) from None
+
+
 def create_server(app: Callable[..., Any], host: str = "127.0.0.1", port: int = 0, *, threads: int = 8,
                   connection_limit: int = 1000, header_timeout: float = 10.0, body_timeout: float = 30.0,
                   idle_timeout: float = 30.0, max_body_bytes: int | None = None, ident: str = "policydesk",
@@ -115,11 +138,7 @@ def create_server(app: Callable[..., Any], host: str = "127.0.0.1", port: int = 
     try:
         server = DeadlineServer(app, {}, True, None, dispatcher, adj, sockinfo=adj.listen[0])
     except OSError as error:
-        reason = {errno.EADDRINUSE: "the address is already in use (another policydesk or program is listening)",
-                  errno.EADDRNOTAVAIL: "the address is not one of this machine's",
-                  errno.EACCES: "permission denied (ports below 1024 need privileges)"}.get(
-                      error.errno or 0, error.strerror or str(error))
-        raise ListenError(error.errno, f"cannot listen on {host}:{port}: {reason}") from None
+        raise _listen_error(error, host, port) from None
     server.header_timeout, server.body_timeout, server.idle_timeout = header_timeout, body_timeout, idle_timeout
     dispatcher.set_thread_count(adj.threads)
     return server
@@ -148,12 +167,17 @@ def run_until(server: Any, stopping: threading.Event, *, dispatcher_timeout: flo
 
 
 class BackgroundServer:
-    """A WSGI app served by waitress (see `create_server` for the options), stoppable cleanly."""
+    """A WSGI app served by `LoopServer` (options as `create_server`'s), stoppable cleanly."""
 
-    def __init__(self, app: Callable[..., Any], host: str = "127.0.0.1", port: int = 0, **options: Any) -> None:
-        self.server = create_server(app, host, port, **options)
+    def __init__(self, app: Callable[..., Any], host: str = "127.0.0.1", port: int = 0, *, threads: int = 8,
+                 connection_limit: int = 1000, header_timeout: float = 10.0, body_timeout: float = 30.0,
+                 idle_timeout: float = 30.0, max_body_bytes: int | None = None) -> None:
+        sock = listen(host, port)
+        self.server = LoopServer(app, sock, threads=threads, connection_limit=connection_limit,
+                                 header_timeout=header_timeout, body_timeout=body_timeout,
+                                 idle_timeout=idle_timeout, max_body_bytes=max_body_bytes)
         self.host = host
-        self.port = int(self.server.effective_port)
+        self.port = int(sock.getsockname()[1])
         shown = f"[{host}]" if ":" in host else host
         self.url = f"http://{shown}:{self.port}"
         self.stopping = threading.Event()
@@ -165,7 +189,7 @@ class BackgroundServer:
         if stopping is not None:
             self.stopping = stopping
         try:
-            run_until(self.server, self.stopping)
+            self.server.serve(self.stopping)
         finally:
             self._done.set()
 
@@ -179,11 +203,10 @@ class BackgroundServer:
         if self._thread is not None:
             self._thread.join(timeout)
         elif not self._done.is_set():  # never served: close the listening socket ourselves
-            run_until(self.server, self.stopping)
+            self.server.close_unserved()
 
     def __enter__(self) -> "BackgroundServer":
         return self if self._thread is not None else self.start()
 
     def __exit__(self, *exc: Any) -> None:
         self.stop()
-

@@ -33,7 +33,7 @@ from typing import Any, Callable, Iterable, Mapping, Protocol
 from integrations.service.health import HealthCheck
 from integrations.service.metrics import Metrics, code, endpoint_of
 from integrations.signing import SignatureError, verify_billing, verify_zammad
-from integrations.store import Store, StoreError, StoreValueError, ticket_key
+from integrations.store import ReceiveResult, Store, StoreError, StoreValueError, ticket_key
 from integrations.zammad.mapping import TICKET_VIP_CODE
 from integrations.zammad.sync_objects import PAYLOAD_MARKER
 
@@ -69,6 +69,28 @@ class BillingHandler(Protocol):
         """Decide a verified billing event; return the HTTP status and JSON body."""
 
 
+#: ``(status line, headers, body)``, as a WSGI app gives them.
+Response = tuple[str, list[tuple[str, str]], bytes]
+#: The Zammad trigger deliveries: the one route that may be handled in an event loop.
+INTAKE_ROUTE = ("POST", "/webhooks/zammad")
+
+
+@dataclass(frozen=True, slots=True)
+class Receive:
+    """A verified Zammad delivery, to be stored durably before it is answered."""
+
+    delivery: str
+    body: bytes
+    headers: dict[str, str]
+    now: dt.datetime
+    key: str
+    started: float
+
+    def arguments(self) -> tuple[str, str, bytes, dict[str, str], dt.datetime, str]:
+        """`Store.receive`'s positional arguments."""
+        return "zammad", self.delivery, self.body, self.headers, self.now, self.key
+
+
 @dataclass(frozen=True)
 class ServiceSecrets:
     zammad_webhook_token: str
@@ -76,7 +98,7 @@ class ServiceSecrets:
 
 
 class WebhookService:
-    """The WSGI callable. Thread-safe: waitress calls it from several threads."""
+    """The WSGI callable, and `handle`/`answer` for an event loop. Thread-safe."""
 
     def __init__(
         self,
@@ -97,8 +119,8 @@ class WebhookService:
         self.clock = clock
         self.health = health or HealthCheck(store.ping)
         self.admin_token = admin_token
-        self.routes: dict[tuple[str, str], Callable[[Mapping[str, Any]], tuple[int, Any]]] = {
-            ("POST", "/webhooks/zammad"): self.zammad_webhook,
+        self.routes: dict[tuple[str, str], Callable[[Mapping[str, Any]], Any]] = {
+            INTAKE_ROUTE: self.zammad_webhook,
             ("POST", "/webhooks/billing"): self.billing_webhook,
             ("GET", "/healthz"): self.healthz,
             ("GET", "/livez"): self.livez,
@@ -114,6 +136,23 @@ class WebhookService:
         return admin
 
     def __call__(self, environ: Mapping[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        outcome = self.handle(environ)
+        if isinstance(outcome, Receive):  # the WSGI way: wait here until the event is durable
+            try:
+                result: ReceiveResult | None = self.store.receive(*outcome.arguments())
+                error: BaseException | None = None
+            except Exception as failed:  # noqa: BLE001 - answered like the asynchronous path
+                result, error = None, failed
+            outcome = self.answer(outcome, result, error)
+        status, headers, body = outcome
+        start_response(status, headers)
+        return [body]
+
+    def handle(self, environ: Mapping[str, Any]) -> Response | Receive:
+        """The answer to a request, or (``POST /webhooks/zammad``) the verified event to
+        store, answered by `answer` once it is durable. Never raises. Only the intake
+        route (`nonblocking_routes`) is safe to handle in an event loop: it does not touch
+        the store or the network; every other route may block."""
         method = str(environ.get("REQUEST_METHOD", "GET"))
         path = str(environ.get("PATH_INFO", "/"))
         route = self.routes.get((method, path))
@@ -124,36 +163,45 @@ class WebhookService:
                 raise Rejected(404, "no such endpoint")
             if (method, path) in ADMIN_ROUTES:
                 self._check_admin_token(environ)
-            try:
-                status, payload = route(environ)
-            except StoreValueError as error:  # no database can hold it: the sender's to fix, never retried
-                raise Rejected(422, f"cannot store this value: {error}") from None
-        except Rejected as rejected:
-            reason = shorten(rejected.reason)
-            self.metrics.rejected.labels(endpoint=endpoint_of(path), status=str(rejected.status)).inc()
-            log.warning("rejected %s %s: %d %s", method[:16], path[:200], rejected.status, reason)
-            status, payload = rejected.status, {"error": reason}
-        except Exception as error:
-            if not _store_unavailable(error):  # a bug: log it with its traceback, tell the caller nothing more
-                log.exception("internal error on %s %s", method[:16], path[:200])
-                status, payload = 500, {"error": "internal error"}
-            else:  # disk full, read-only, database down: nothing was stored; the sender retries
-                log.error("store unavailable on %s %s: %s: %s", method[:16], path[:200], type(error).__name__,
-                          shorten(str(error)))
-                status, payload = 503, {"error": "the event could not be stored now; retry later"}
-        if isinstance(payload, bytes):
-            body, content_type = payload, "text/plain; version=0.0.4; charset=utf-8"
-        else:
-            body, content_type = json.dumps(payload).encode(), "application/json"
-        headers = [("Content-Type", content_type), ("Content-Length", str(len(body)))]
-        if status == 503:
-            headers.append(("Retry-After", "5"))
-        start_response(f"{status} {REASONS.get(status, '')}".strip(), headers)
-        return [body]
+            outcome = route(environ)
+        except Exception as error:  # noqa: BLE001 - every failure becomes an answer
+            return self._failure(method, path, error)
+        if isinstance(outcome, Receive):
+            return outcome
+        return _response(*outcome)
+
+    @property
+    def nonblocking_routes(self) -> frozenset[tuple[str, str]]:
+        """Routes whose `handle` never blocks (an event loop may call it itself)."""
+        return frozenset(self.routes) & {INTAKE_ROUTE}
+
+    def answer(self, receive: Receive, result: ReceiveResult | None, error: BaseException | None) -> Response:
+        """The answer to an intake request once the store has ``result`` (or failed with ``error``)."""
+        if error is not None or result is None:
+            return self._failure("POST", INTAKE_ROUTE[1], error or StoreError("no result"))
+        self.metrics.received.labels(source="zammad", outcome="new" if result.new else "duplicate").inc()
+        self.metrics.ack_latency.labels(source="zammad").observe(time.perf_counter() - receive.started)
+        return _response(202, {"status": "accepted" if result.new else "duplicate", "event": result.event_id})
+
+    def _failure(self, method: str, path: str, error: BaseException) -> Response:
+        if isinstance(error, StoreValueError):  # no database can hold it: the sender's to fix, never retried
+            error = Rejected(422, f"cannot store this value: {error}")
+        if isinstance(error, Rejected):
+            reason = shorten(error.reason)
+            self.metrics.rejected.labels(endpoint=endpoint_of(path), status=str(error.status)).inc()
+            log.warning("rejected %s %s: %d %s", method[:16], path[:200], error.status, reason)
+            return _response(error.status, {"error": reason})
+        if not _store_unavailable(error):  # a bug: log it with its traceback, tell the caller nothing more
+            log.error("internal error on %s %s", method[:16], path[:200], exc_info=error)
+            return _response(500, {"error": "internal error"})
+        # disk full, read-only, database down: nothing was stored; the sender retries
+        log.error("store unavailable on %s %s: %s: %s", method[:16], path[:200], type(error).__name__,
+                  shorten(str(error)))
+        return _response(503, {"error": "the event could not be stored now; retry later"})
 
     # ------------------------------------------------------------------ endpoints
 
-    def zammad_webhook(self, environ: Mapping[str, Any]) -> tuple[int, Any]:
+    def zammad_webhook(self, environ: Mapping[str, Any]) -> Receive:
         started = time.perf_counter()
         body = self._read_json_body(environ)
         try:
@@ -177,10 +225,7 @@ class WebhookService:
             # agent typed (the worker reads it fresh from Zammad, checks and clears it).
             ticket[TICKET_VIP_CODE] = VIP_ENTERED
             body = json.dumps(event).encode()
-        result = self.store.receive("zammad", delivery, body, headers, self.clock(), key=ticket_key(ticket_id))
-        self.metrics.received.labels(source="zammad", outcome="new" if result.new else "duplicate").inc()
-        self.metrics.ack_latency.labels(source="zammad").observe(time.perf_counter() - started)
-        return 202, {"status": "accepted" if result.new else "duplicate", "event": result.event_id}
+        return Receive(delivery, body, headers, self.clock(), ticket_key(ticket_id), started)
 
     def billing_webhook(self, environ: Mapping[str, Any]) -> tuple[int, Any]:
         started = time.perf_counter()
@@ -238,6 +283,18 @@ class WebhookService:
         return body
 
 
+def _response(status: int, payload: Any) -> Response:
+    """``(status line, headers, body)``: JSON, or Prometheus text for bytes."""
+    if isinstance(payload, bytes):
+        body, content_type = payload, "text/plain; version=0.0.4; charset=utf-8"
+    else:
+        body, content_type = json.dumps(payload).encode(), "application/json"
+    headers = [("Content-Type", content_type), ("Content-Length", str(len(body)))]
+    if status == 503:
+        headers.append(("Retry-After", "5"))
+    return f"{status} {REASONS.get(status, '')}".strip(), headers, body
+
+
 def _store_unavailable(error: BaseException) -> bool:
     """A database error (SQLite's disk full or read-only, PostgreSQL down): the request may
     be retried, unlike a bug. Recognised by the DB-API driver's exception classes."""
@@ -261,11 +318,13 @@ def _no_constant(name: str) -> Any:
 
 
 def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    result: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in result:
-            raise _StrictJsonError(f"duplicate key {shorten(key, 60)!r}")
-        result[key] = value
+    result = dict(pairs)  # in C; a repeated key makes it shorter than the pairs
+    if len(result) != len(pairs):
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise _StrictJsonError(f"duplicate key {shorten(key, 60)!r}")
+            seen.add(key)
     return result
 
 

@@ -1,6 +1,6 @@
 """Putting the service together: store, policies, Zammad, worker threads, scheduler, WSGI app.
 
-`Service.from_config` builds everything; `serve` runs it under waitress until a signal.
+`Service.from_config` builds everything; `serve` runs it (`integrations.serving.BackgroundServer`) until a signal.
 Under gunicorn, `integrations.service.wsgi:application` builds one per worker process.
 """
 
@@ -150,7 +150,7 @@ def _scheduler(service: Service) -> Any:
 
 
 def serve(config: ServiceConfig, ready: Callable[[str], None] | None = None) -> None:
-    """Run the service under waitress until SIGINT or SIGTERM."""
+    """Run the service until SIGINT or SIGTERM."""
     from integrations.logsetup import mask_secrets
     from integrations.serving import BackgroundServer
 
@@ -175,7 +175,7 @@ def serve(config: ServiceConfig, ready: Callable[[str], None] | None = None) -> 
 
     def shutdown(signum: int, frame: Any) -> None:
         # Only set the event: the serving loop closes the listening socket and every
-        # kept-alive connection itself (waitress's run() would keep looping on them).
+        # kept-alive connection itself, in its own thread.
         log.info("signal %d: shutting down", signum)
         server.stopping.set()
 

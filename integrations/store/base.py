@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import abc
 import datetime as dt
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from typing import Any, ClassVar, Literal
 
@@ -132,6 +132,31 @@ class Store(abc.ABC):
         (see :meth:`claim`). Text the database cannot hold raises
         :class:`StoreValueError`.
         """
+
+    def receive_nowait(
+        self,
+        source: str,
+        delivery_id: str,
+        body: bytes,
+        headers: Mapping[str, str],
+        now: dt.datetime,
+        key: str | None,
+        done: Callable[[ReceiveResult | None, BaseException | None], None],
+    ) -> None:
+        """:meth:`receive` without waiting: ``done(result, None)`` is called once the event
+        is durable, ``done(None, error)`` if it could not be stored, from another thread
+        (for an event loop, which must not block on the disk). Text the database cannot
+        hold raises :class:`StoreValueError` here, before anything is queued. Not inside
+        an :meth:`atomic` block. This default stores it at once, in the caller's thread.
+        """
+        try:
+            result = self.receive(source, delivery_id, body, headers, now, key)
+        except StoreValueError:
+            raise
+        except Exception as error:  # noqa: BLE001 - handed to the caller's callback
+            done(None, error)
+            return
+        done(result, None)
 
     @abc.abstractmethod
     def claim(

@@ -2,50 +2,58 @@
 
 A webhook may be acknowledged only once its event is durable, and a durable commit
 costs an fsync (SQLite) or a WAL flush (PostgreSQL) — the same for one row as for a
-hundred. So concurrent :meth:`~integrations.store.base.Store.receive` calls queue
-here; the first to find no commit under way becomes the leader, writes everything
-queued in one transaction, and hands each caller its own result (or the error) after
-the commit. While it writes, the next requests queue up for the next group. Nobody is
-answered before their row is committed.
+hundred. So receives queue here, and a committer thread writes everything queued in
+one transaction, then answers each: a thread blocked in `GroupCommit.submit` is woken,
+a callback given to `GroupCommit.submit_nowait` (the service's event loop) is called.
+While it writes, the next receives queue up for the next group. Nobody is answered
+before their row is committed.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
+from collections import deque
 from collections.abc import Callable, Sequence
 from typing import Generic, TypeVar
 
 Item = TypeVar("Item")
 Result = TypeVar("Result")
 
+log = logging.getLogger("policydesk.store")
+
+
+class GroupCommitClosed(RuntimeError):
+    """The store is closing: nothing more is written."""
+
 
 class _Slot(Generic[Item, Result]):
-    __slots__ = ("item", "result", "error", "done", "group", "wake")
+    __slots__ = ("item", "result", "error", "done", "wake")
 
-    def __init__(self, item: Item) -> None:
+    def __init__(self, item: Item, done: Callable[[Result | None, BaseException | None], None] | None) -> None:
         self.item = item
         self.result: Result | None = None
         self.error: BaseException | None = None
-        self.done = False
-        #: Set (with ``wake``) when this slot's thread is to write the next group.
-        self.group: list[_Slot[Item, Result]] | None = None
-        #: Held until this slot's thread may go on: a bare lock, released once (an Event
-        #: is a Condition and a lock written in Python, several times the cost per request).
-        self.wake = threading.Lock()
-        self.wake.acquire()
+        self.done = done
+        #: A blocked submitter's: held until its group is committed; a bare lock released
+        #: once (an Event is a Condition and a lock written in Python, several times the cost).
+        self.wake: threading.Lock | None = None
+        if done is None:
+            self.wake = threading.Lock()
+            self.wake.acquire()
 
 
 class GroupCommit(Generic[Item, Result]):
-    """Batch concurrent writes into one transaction each, leader/follower style.
+    """Batch concurrent writes into one transaction each, written by committer threads.
 
     :param write: writes the items in one transaction and returns one result per
-        item, in order; it runs in the leader's thread.
+        item, in order; it runs in a committer thread.
     :param alone: errors of this type mean one item's value is at fault: the group is
         then written one item per transaction, so the others still succeed.
     :param max_group: the most items one transaction takes.
-    :param lanes: groups written at the same time: 1 for SQLite (its writes are
-        serialised anyway); a few on PostgreSQL, which flushes concurrent commits
-        together, so the next group need not wait for the previous one's flush.
+    :param lanes: committer threads, each writing its own group: 1 for SQLite (its
+        writes are serialised anyway); a few on PostgreSQL, which flushes concurrent
+        commits together, so the next group need not wait for the previous one's flush.
     """
 
     def __init__(
@@ -59,76 +67,93 @@ class GroupCommit(Generic[Item, Result]):
         self._alone = alone
         self._max_group = max_group
         self._lanes = max(1, lanes)
-        self._guard = threading.Lock()
-        self._queue: list[_Slot[Item, Result]] = []
-        self._writing = 0
+        self._ready = threading.Condition(threading.Lock())
+        self._queue: deque[_Slot[Item, Result]] = deque()
+        self._committers: list[threading.Thread] = []
+        self._idle = 0
+        self._closed = False
         #: Groups written and items in them (for benchmarks and tests).
         self.groups = 0
         self.items = 0
 
     def submit(self, item: Item) -> Result:
         """Write ``item`` with whatever else is waiting; return once it is committed."""
-        slot: _Slot[Item, Result] = _Slot(item)
-        with self._guard:
-            if self._writing < self._lanes:  # a lane is free: write ours (and anything queued) now
-                group: list[_Slot[Item, Result]] | None = self._take(slot)
-            else:
-                self._queue.append(slot)
-                group = None
-        if group is None:
-            slot.wake.acquire()  # each waiting thread is woken exactly once: done, or to lead
-            group = slot.group
-        while group is not None:  # ours is in it; afterwards hand the queue to its oldest
-            try:
-                self._write_group(group)
-            finally:
-                with self._guard:
-                    self._writing -= 1
-                    nxt = self._queue.pop(0) if self._queue else None
-                    if nxt is not None:
-                        nxt.group = self._take(nxt)
-                for done in group:
-                    if done is not slot:  # the leader's own slot: nobody waits on it
-                        done.wake.release()
-                if nxt is not None:
-                    nxt.wake.release()
-            group = None
+        slot: _Slot[Item, Result] = _Slot(item, None)
+        self._put(slot)
+        assert slot.wake is not None
+        slot.wake.acquire()  # released once, by the committer, after the commit
         if slot.error is not None:
             raise slot.error
         return slot.result  # type: ignore[return-value]
 
-    def _take(self, leader: _Slot[Item, Result]) -> list[_Slot[Item, Result]]:
-        """The next group: ``leader`` and the oldest queued (under the lock)."""
-        others, self._queue = self._queue[: self._max_group - 1], self._queue[self._max_group - 1 :]
-        self._writing += 1
-        return [leader, *others]
+    def submit_nowait(self, item: Item, done: Callable[[Result | None, BaseException | None], None]) -> None:
+        """Queue ``item``; ``done(result, None)`` or ``done(None, error)`` is called from a
+        committer thread after its commit (it must be quick and must not raise)."""
+        self._put(_Slot(item, done))
+
+    def close(self, timeout: float = 10.0) -> None:
+        """Write what is queued, then stop the committers."""
+        with self._ready:
+            self._closed = True
+            self._ready.notify_all()
+            committers = list(self._committers)
+        for thread in committers:
+            if thread is not threading.current_thread():
+                thread.join(timeout)
+
+    def _put(self, slot: _Slot[Item, Result]) -> None:
+        with self._ready:
+            if self._closed:
+                raise GroupCommitClosed("the store is closed")
+            self._queue.append(slot)
+            if self._idle:
+                self._ready.notify()
+            elif len(self._committers) < self._lanes:
+                thread = threading.Thread(target=self._commit_forever, daemon=True,
+                                          name=f"group-commit-{len(self._committers)}")
+                self._committers.append(thread)
+                thread.start()
+
+    def _commit_forever(self) -> None:
+        while True:
+            with self._ready:
+                while not self._queue:
+                    if self._closed:
+                        return
+                    self._idle += 1
+                    self._ready.wait()
+                    self._idle -= 1
+                queue = self._queue
+                group = [queue.popleft() for _ in range(min(len(queue), self._max_group))]
+            self._write_group(group)
+            with self._ready:
+                self.groups += 1
+                self.items += len(group)
+            for slot in group:
+                if slot.wake is not None:
+                    slot.wake.release()
+                    continue
+                try:
+                    slot.done(slot.result, slot.error)  # type: ignore[misc]
+                except Exception:  # noqa: BLE001 - a caller's bug must not stop the committer
+                    log.exception("group commit: a completion callback failed")
 
     def _write_group(self, group: list[_Slot[Item, Result]]) -> None:
         try:
             results = self._write([slot.item for slot in group])
         except self._alone as error:
             if len(group) == 1:
-                self._finish(group, error=error)
+                group[0].error = error
                 return
             for slot in group:  # one bad value must not fail the others
                 try:
                     slot.result = self._write([slot.item])[0]
                 except BaseException as error:  # noqa: BLE001 - handed to its caller
                     slot.error = error
-            self._finish(group)
             return
         except BaseException as error:  # noqa: BLE001 - every caller of the group gets it
-            self._finish(group, error=error)
+            for slot in group:
+                slot.error = error
             return
         for slot, result in zip(group, results, strict=True):
             slot.result = result
-        self._finish(group)
-
-    def _finish(self, group: list[_Slot[Item, Result]], error: BaseException | None = None) -> None:
-        for slot in group:
-            if error is not None:
-                slot.error = error
-            slot.done = True
-        with self._guard:
-            self.groups += 1
-            self.items += len(group)

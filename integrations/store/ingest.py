@@ -9,11 +9,11 @@ commit. Inside an ``atomic`` block it joins the caller's transaction.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from integrations.store.groupcommit import GroupCommit
+from integrations.store.groupcommit import GroupCommit, GroupCommitClosed
 from integrations.store.records import ReceiveResult, StoreError, StoreValueError
 from integrations.store.sqlcore import SQLCore, Tx, iter_chunks, utc
 from integrations.store.values import check_optional_text, check_text
@@ -74,7 +74,32 @@ class IngestSQL(SQLCore):
                 raise StoreError("receive() inside atomic(durable=False): an acknowledged event must be durable")
             with self._tx() as tx:
                 return self._store_events(tx, [event])[0]
-        return self._group.submit(event)
+        try:
+            return self._group.submit(event)
+        except GroupCommitClosed:
+            raise StoreError("the store is closed") from None
+
+    def receive_nowait(
+        self,
+        source: str,
+        delivery_id: str,
+        body: bytes,
+        headers: Mapping[str, str],
+        now: dt.datetime,
+        key: str | None,
+        done: Callable[[ReceiveResult | None, BaseException | None], None],
+    ) -> None:
+        event = self._event(source, delivery_id, body, headers, key, self._ts(utc(now)))
+        if getattr(self._local, "tx", None) is not None:
+            raise StoreError("receive_nowait() inside atomic(): it commits on its own, after this returns")
+        try:
+            self._group.submit_nowait(event, done)
+        except GroupCommitClosed:
+            raise StoreError("the store is closed") from None
+
+    def _close_group_commit(self) -> None:
+        """Write what is queued, then stop the committer threads (before the connections close)."""
+        self._group.close()
 
     def _write_group(self, events: Sequence[_Event]) -> list[ReceiveResult]:
         with self._tx() as tx:

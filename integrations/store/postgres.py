@@ -303,6 +303,7 @@ class PostgresStore(SQLStore):
         tx.execute("SET LOCAL statement_timeout = 0")
 
     def close(self) -> None:
+        self._close_group_commit()
         if self._listener is not None:
             self._listener.stop()
         self.resign()

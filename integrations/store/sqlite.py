@@ -165,6 +165,7 @@ class SQLiteStore(SQLStore):
             self._write_lock.release()
 
     def close(self) -> None:
+        self._close_group_commit()
         with self._guard:
             self._closed = True
             connections = list(self._connections)

@@ -1,5 +1,5 @@
 """Billing: the plan-change rules (pure), the receiver on SQLite and PostgreSQL, the signed
-HTTP path through the real WSGI app under waitress, and the queued Zammad side against
+HTTP path through the real WSGI app over HTTP (`BackgroundServer`), and the queued Zammad side against
 the stand-in."""
 
 from __future__ import annotations

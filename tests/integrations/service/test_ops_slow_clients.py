@@ -114,7 +114,7 @@ def test_a_silent_connection_is_closed_after_the_header_deadline(served):
         assert 1.5 < time.monotonic() - t0 < 4.5
 
 
-def test_waitress_refusals_are_json(served):
+def test_the_servers_own_refusals_are_json(served):
     with socket.create_connection(("127.0.0.1", served.port), timeout=5) as sock:
         sock.sendall(b"POST /webhooks/zammad HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
                      b"Content-Length: 5000000\r\n\r\n")

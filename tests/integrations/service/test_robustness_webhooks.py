@@ -13,9 +13,9 @@ events replayed outside the tolerance window -- and checks, for every one:
 * the service keeps serving (``/healthz`` and a good event afterwards).
 
 Two layers: the WSGI app called in-process (fast, many examples), and the real app as
-``policydesk serve`` assembles it (``Service.from_config``) served by waitress on
+``policydesk serve`` assembles it (``Service.from_config``) served by the service's HTTP server on
 loopback, talked to over raw HTTP/1.1 (fewer examples; duplicated headers and
-waitress' own parsing included).
+the server's own parsing included).
 """
 
 from __future__ import annotations
@@ -95,7 +95,7 @@ def make_app(db_path: Path) -> tuple[WebhookService, Any]:
 def wsgi_call(app: WebhookService, method: str, path: str, body: bytes = b"",
               headers: list[tuple[str, str]] | None = None, content_length: str | None = "auto") -> tuple[int, dict[str, str], bytes]:
     """Call the WSGI app as a server would; duplicated headers are joined with ", " (as
-    waitress and every WSGI server do)."""
+    every WSGI server does)."""
     environ: dict[str, Any] = {
         "REQUEST_METHOD": method, "PATH_INFO": path, "SERVER_NAME": "test", "SERVER_PORT": "80",
         "wsgi.input": io.BytesIO(body), "wsgi.url_scheme": "http", "wsgi.errors": io.StringIO(),
@@ -488,11 +488,11 @@ def test_replay_window_edges(inproc):
         app.clock = original_clock
 
 
-# --------------------------------------------------------------------------- over HTTP, served by waitress
+# --------------------------------------------------------------------------- over HTTP, served by BackgroundServer
 
 
 class Served:
-    """The assembled app under waitress on a loopback port, in a thread of this process."""
+    """The assembled app under `BackgroundServer` on a loopback port, in a thread of this process."""
 
     def __init__(self, db: Path) -> None:
         from integrations.serving import BackgroundServer
@@ -524,7 +524,7 @@ class Served:
                     conn.sock.sendall(body)
                 if content_length not in ("auto", None) and content_length.strip().isdigit() \
                         and int(content_length) > len(body):
-                    # Promise more than is sent, then stop sending: waitress must not hand the app
+                    # Promise more than is sent, then stop sending: the server must not hand the app
                     # a half body; the connection is closed without an answer (or a 400).
                     conn.sock.shutdown(socket.SHUT_WR)
             except (BrokenPipeError, ConnectionResetError):
@@ -552,12 +552,12 @@ def _check_over_http(served: Served, path: str, request: dict[str, Any]) -> None
     status, response_headers, body = served.request("POST", path, request["body"], headers, cl)
     event(f"{request['kind']} -> {status}")
     if status == 0:  # closed without an answer: a promised-but-unsent body, or a reset while an
-        # oversized body was still being sent (waitress answered 413 and closed)
+        # oversized body was still being sent (the server answered 413 and closed)
         assert request["kind"] == "huge" or (cl not in (None, "auto") and cl.isdigit()
                                               and int(cl) > len(request["body"])), request["kind"]
     elif response_headers.get("Content-Type", "").startswith("application/json"):
         assert_refused(status, response_headers, body)
-    else:  # refused by waitress before the app (too large, malformed Content-Length)
+    else:  # refused by the server before the app (too large, malformed Content-Length)
         assert status in (400, 413), (status, body[:200], request["kind"])
         assert_refused(status, response_headers, body, json_reason=False)
     assert row_counts(served.db) == before, f"{request['kind']}: stored for a refused request"

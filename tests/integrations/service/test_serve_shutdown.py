@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import signal
+import socket
 import subprocess
 import time
 
@@ -57,12 +58,16 @@ def test_background_server_closes_kept_alive_channels_when_stopped():
         return [b"ok"]
 
     server = BackgroundServer(app, threads=2).start()
-    session = requests.Session()
+    client = socket.create_connection((server.host, server.port), timeout=5)
     try:
-        assert session.get(server.url + "/", timeout=5).text == "ok"
+        client.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert client.recv(4096).endswith(b"\r\n\r\nok")  # answered, and kept alive
         started = time.monotonic()
         server.stop(timeout=2)
         assert time.monotonic() - started < 2 and not server._thread.is_alive()
-        assert not server.server._map  # listening socket and the kept-alive channel are closed
+        assert client.recv(4096) == b""  # the kept-alive connection was closed by the server
+        assert server.server.sock.fileno() == -1 and not server.server.connections
+        with pytest.raises(OSError):
+            socket.create_connection((server.host, server.port), timeout=2).close()
     finally:
-        session.close()
+        client.close()

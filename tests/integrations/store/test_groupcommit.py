@@ -165,3 +165,93 @@ def test_concurrent_receives_are_each_stored_once(open_same: Callable[..., Store
     assert len(results) == 200 and sorted(d for d, _n, _e in new) == sorted(f"g-{n}" for n in range(20))
     assert len({e for d, _n, e in results}) == 20  # duplicates got the first event's id
     assert store.counts()["pending"] == 20
+
+
+def test_a_callback_is_called_after_the_commit_from_the_committer() -> None:
+    committed: list[int] = []
+    answers: list[tuple[int | None, BaseException | None, bool, str]] = []
+    done = threading.Event()
+
+    def write(items: Sequence[int]) -> list[int]:
+        if any(i < 0 for i in items):
+            raise OSError("disk full")
+        committed.extend(items)
+        return [i * 10 for i in items]
+
+    group: GroupCommit[int, int] = GroupCommit(write)
+
+    def answered(result: int | None, error: BaseException | None) -> None:
+        answers.append((result, error, bool(committed), threading.current_thread().name))
+        if len(answers) == 3:
+            done.set()
+
+    group.submit_nowait(1, answered)
+    group.submit_nowait(-1, answered)
+    group.submit_nowait(2, answered)
+    assert done.wait(10)
+    group.close()
+    ok = [a for a in answers if a[1] is None]
+    assert sorted(a[0] for a in ok) == [10, 20] and all(a[2] for a in ok)  # each after its commit
+    assert [type(a[1]) for a in answers if a[1] is not None] == [OSError]
+    assert all(a[3].startswith("group-commit") for a in answers)
+
+
+def test_closing_writes_what_is_queued_and_then_refuses() -> None:
+    release = threading.Event()
+    written: list[int] = []
+
+    def write(items: Sequence[int]) -> list[int]:
+        release.wait(10)
+        written.extend(items)
+        return list(items)
+
+    group: GroupCommit[int, int] = GroupCommit(write)
+    answers: list[int | None] = []
+    for n in range(5):
+        group.submit_nowait(n, lambda result, error: answers.append(result))
+    closer = threading.Thread(target=group.close)
+    closer.start()
+    release.set()
+    closer.join(10)
+    assert sorted(written) == [0, 1, 2, 3, 4] and sorted(answers) == [0, 1, 2, 3, 4]  # type: ignore[type-var]
+    from integrations.store.groupcommit import GroupCommitClosed
+
+    with pytest.raises(GroupCommitClosed):
+        group.submit(9)
+
+
+def test_a_failing_callback_does_not_stop_the_committer() -> None:
+    group: GroupCommit[int, int] = GroupCommit(lambda items: list(items))
+
+    def broken(result: int | None, error: BaseException | None) -> None:
+        raise ValueError("a caller's bug")
+
+    group.submit_nowait(1, broken)
+    assert group.submit(2) == 2
+    group.close()
+
+
+def test_receive_nowait_answers_once_durable(open_same: Callable[..., Store]) -> None:
+    store = open_same()
+    answered = threading.Event()
+    got: list[object] = []
+
+    def done(result: object, error: BaseException | None) -> None:
+        got.append(error or result)
+        answered.set()
+
+    store.receive_nowait("zammad", "d-1", b"{}", {}, NOW, "ticket:1", done)
+    assert answered.wait(10)
+    result = got[0]
+    assert getattr(result, "new", None) is True
+    other = open_same()  # what was answered is committed: another connection sees it
+    assert other.receive("zammad", "d-1", b"{}", {}, NOW).new is False
+    with pytest.raises(StoreValueError):  # refused before anything is queued
+        store.receive_nowait("zammad", "d-\x00", b"{}", {}, NOW, None, done)
+    from integrations.store import StoreError
+
+    with store.atomic(), pytest.raises(StoreError):
+        store.receive_nowait("zammad", "d-2", b"{}", {}, NOW, None, done)
+    store.close()
+    with pytest.raises(StoreError):
+        store.receive_nowait("zammad", "d-3", b"{}", {}, NOW, None, done)

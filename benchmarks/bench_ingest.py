@@ -1,6 +1,6 @@
 """Ingest: signed Zammad webhooks per second that `policydesk serve` acknowledges (durably stored).
 
-The real service process (``python -m integrations.cli serve``, waitress) on SQLite (WAL,
+The real service process (``python -m integrations.cli serve``, its asyncio HTTP server) on SQLite (WAL,
 synchronous=FULL) and on PostgreSQL (the local server, a fresh schema); the load from a
 separate process (`benchmarks.loadgen`, raw keep-alive sockets) on loopback, open loop at
 the target rate, latency counted from each request's scheduled send time. Receives that
@@ -17,7 +17,7 @@ the events just queue: this measures the acknowledgement path alone.
 Each configuration runs BENCH_ROUNDS rounds (default 5) of BENCH_SECONDS (default 5) after
 a warm-up; the table shows the median with min and max. ``python -m benchmarks ingest``;
 environment: BENCH_SECONDS, BENCH_ROUNDS, BENCH_CONCURRENCY (connections, default 32),
-BENCH_THREADS (waitress threads per process, POLICYDESK_THREADS, default 32),
+BENCH_THREADS (request threads per process, POLICYDESK_THREADS, default 32),
 BENCH_PROCESSES (service processes for the multi-process rows, default 2),
 POLICYDESK_TEST_PG (PostgreSQL DSN).
 """
@@ -136,25 +136,34 @@ def measure(name: str, store_url: str, payload: str, processes: int, tmp: Path, 
 
 _BARE_SERVER = """
 import sys, threading
-from integrations.serving import BackgroundServer
+from integrations.serving import BackgroundServer, create_server, run_until
 def app(environ, start_response):
     environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))
     body = b'{"status": "accepted", "event": 1}'
     start_response("202 Accepted", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
     return [body]
-server = BackgroundServer(app, "127.0.0.1", int(sys.argv[1]), threads=int(sys.argv[2]))
-print("ready", flush=True)
-server.serve()
+if sys.argv[1] == "waitress":
+    server = create_server(app, "127.0.0.1", int(sys.argv[2]), threads=int(sys.argv[3]))
+    print("ready", flush=True)
+    run_until(server, threading.Event())
+else:
+    server = BackgroundServer(app, "127.0.0.1", int(sys.argv[2]), threads=int(sys.argv[3]))
+    print("ready", flush=True)
+    server.serve()
 """
 
+#: The HTTP servers measured alone: the service's own, and waitress (what it replaced).
+BARE = {"loop": "the service's HTTP server alone (its WSGI path: a pool thread per request, stores nothing)",
+        "waitress": "waitress alone (answers 202, stores nothing)"}
 
-def bare_waitress_row(payload: str, settings: dict[str, Any]) -> str:
-    """The same load against waitress serving an app that does nothing: HTTP's own ceiling here."""
+
+def bare_row(server: str, payload: str, settings: dict[str, Any]) -> str:
+    """The same load against an HTTP server running an app that does nothing: HTTP's own cost here."""
     from service_harness import free_port
 
     port = free_port()
-    proc = subprocess.Popen([sys.executable, "-c", _BARE_SERVER, str(port), str(settings["threads"])], cwd=REPO,
-                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    proc = subprocess.Popen([sys.executable, "-c", _BARE_SERVER, server, str(port), str(settings["threads"])],
+                            cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     try:
         assert proc.stdout is not None and proc.stdout.readline().strip() == "ready"
         url = f"http://127.0.0.1:{port}"
@@ -171,7 +180,7 @@ def bare_waitress_row(payload: str, settings: dict[str, Any]) -> str:
         proc.wait(10)
     rates = [r["per_second"] for r in rounds]
     p99s = [r["p99_ms"] for r in rounds]
-    return (f"| waitress alone (answers 202, stores nothing) | 1 | {payload} ({rounds[0]['payload_bytes']:,} B)"
+    return (f"| {BARE[server]} | 1 | {payload} ({rounds[0]['payload_bytes']:,} B)"
             f" | {rate:,}/s, p99 < {limit:g} ms | {spread(rates, ',.0f')}/s | {spread(p99s, '.1f')} ms"
             f" | {spread([r['p50_ms'] for r in rounds], '.1f')} ms | {spread([r['cpu_ms'] for r in rounds], '.2f')} ms"
             " | — | — | reference |")
@@ -254,8 +263,9 @@ def main() -> str:
     schemas: list[str] = []
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
-        for payload in TARGETS:
-            rows.append(bare_waitress_row(payload, settings))
+        for server in BARE:
+            for payload in TARGETS:
+                rows.append(bare_row(server, payload, settings))
         for payload in TARGETS:
             rows.append(measure("SQLite", f"sqlite:///{tmp / f'ingest-{payload}.db'}", payload, 1, tmp, settings))
         if pg:
@@ -281,8 +291,8 @@ def main() -> str:
                 conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
     return "\n".join([
         f"load: {settings['concurrency']} keep-alive connections from a separate process, open loop at the target"
-        f" rate, {settings['rounds']} rounds of {settings['seconds']:g} s (median, min–max); waitress"
-        f" {settings['threads']} threads per service process; {os.cpu_count()} cores; load average before:"
+        f" rate, {settings['rounds']} rounds of {settings['seconds']:g} s (median, min–max);"
+        f" {settings['threads']} request threads per service process; {os.cpu_count()} cores; load average before:"
         f" {' '.join(f'{x:.1f}' for x in os.getloadavg())}",
         "",
         "| store | processes | payload | target | acknowledged | p99 ack | p50 ack | service CPU per ack"

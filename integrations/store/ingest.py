@@ -39,7 +39,11 @@ class IngestSQL(SQLCore):
 
     #: Events per multi-row INSERT (SQLite allows 999 parameters in old builds).
     RECEIVE_CHUNK: ClassVar[int] = 150
-    #: Group commits under way at once (see :class:`GroupCommit`); PostgreSQL raises it.
+    #: Group commits under way at once (see :class:`GroupCommit`). One, on SQLite (writes are
+    #: serialised) and on PostgreSQL alike: a commit's NOTIFY serialises PostgreSQL's commits
+    #: too, and on loopback more committers only compete for the CPU (ingest at 2,000/s on
+    #: 2 cores: p99 12 ms with one, 64 ms with two, 59 ms with six). A database far away,
+    #: where a commit is mostly waiting for the network, may gain from more.
     COMMIT_LANES: ClassVar[int] = 1
 
     def __init__(self) -> None:

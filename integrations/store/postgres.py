@@ -195,8 +195,6 @@ class PostgresStore(SQLStore):
 
     dialect = "postgres"
     SKIP_LOCKED = " FOR UPDATE SKIP LOCKED"
-    #: PostgreSQL flushes the WAL of concurrent commits together: keep a few groups going.
-    COMMIT_LANES = 3
     #: Events per INSERT: one statement over arrays (`_insert_events`), not VALUES rows.
     RECEIVE_CHUNK = 1000
 

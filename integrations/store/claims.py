@@ -31,6 +31,9 @@ JOB_COLUMNS = (
 )
 #: Ready to claim: queued and due, or claimed by a worker whose lease ran out.
 READY = "((state = 'pending' AND not_before <= ?) OR (state = 'claimed' AND lease_until <= ?))"
+#: Not held by a live claim on its key.
+KEY_FREE = ("(work_key IS NULL OR NOT EXISTS (SELECT 1 FROM key_claims k"
+            " WHERE k.work_key = jobs.work_key AND k.lease_until > ?))")
 #: Candidates looked at per job wanted (several may share a key or be taken by others).
 CANDIDATES_PER_JOB = 4
 
@@ -80,13 +83,7 @@ class ClaimsSQL(SQLCore):
         at = self._ts(now)
         lease = self._ts(now + dt.timedelta(seconds=lease_seconds))
         with self._tx(durable=False) as tx:  # a claim lost to a power failure: the job is claimed again
-            candidates = tx.execute(
-                f"SELECT id, work_key, source FROM jobs WHERE {READY}"
-                " AND (work_key IS NULL OR NOT EXISTS (SELECT 1 FROM key_claims k"
-                " WHERE k.work_key = jobs.work_key AND k.lease_until > ?))"
-                " ORDER BY not_before, id LIMIT ?",
-                (at, at, at, limit * CANDIDATES_PER_JOB + 8),
-            )
+            candidates = self._candidates(tx, at, limit * CANDIDATES_PER_JOB + 8)
             unkeyed = sum(1 for _id, key, _source in candidates if key is None)
             claimed = self._claim_unkeyed(tx, limit if unkeyed else 0, worker, at, lease)
             tried: set[str] = set()
@@ -101,21 +98,36 @@ class ClaimsSQL(SQLCore):
                     claimed.append(job_id)
             return self._jobs_by_id(tx, claimed)
 
+    def _candidates(self, tx: Tx, at: Any, count: int) -> list[tuple[Any, ...]]:
+        """Up to ``count`` ready jobs on free keys, ``(id, key, source)``, oldest first: the
+        due pending ones and those whose lease ran out, each read in its own index order
+        (one query with both would read and sort every pending job)."""
+        due = tx.execute(
+            f"SELECT id, work_key, source, not_before FROM jobs{self._using('jobs_ready')}"
+            f" WHERE state = 'pending' AND not_before <= ? AND {KEY_FREE} ORDER BY not_before, id LIMIT ?",
+            (at, at, count))
+        expired = tx.execute(
+            f"SELECT id, work_key, source, not_before FROM jobs{self._using('jobs_lease')}"
+            f" WHERE state = 'claimed' AND lease_until <= ? AND {KEY_FREE} ORDER BY lease_until LIMIT ?",
+            (at, at, count))
+        if expired:
+            due = sorted([*due, *expired], key=lambda row: (row[3], row[0]))[:count]
+        return [row[:3] for row in due]
+
     def _claim_unkeyed(self, tx: Tx, count: int, worker: str, at: Any, lease: Any) -> list[int]:
-        """Claim up to ``count`` ready jobs without a key, skipping those others are taking."""
-        if count < 1:
-            return []
-        rows = tx.execute(
-            self._claim_sql(
-                "jobs",
-                f"work_key IS NULL AND {READY}",
-                "not_before, id",
-                "state = 'claimed', claimed_by = ?, lease_until = ?, claims = claims + 1, updated_at = ?",
-                "id",
-            ),
-            (at, at, count, worker, lease, at, at, at),
-        )
-        return [int(row[0]) for row in rows]
+        """Claim up to ``count`` ready jobs without a key, skipping those others are taking:
+        due pending ones first, then those whose lease ran out (each in its index's order)."""
+        claimed: list[int] = []
+        assign = "state = 'claimed', claimed_by = ?, lease_until = ?, claims = claims + 1, updated_at = ?"
+        for index, ready, order in (
+                ("jobs_ready", "work_key IS NULL AND state = 'pending' AND not_before <= ?", "not_before, id"),
+                ("jobs_lease", "work_key IS NULL AND state = 'claimed' AND lease_until <= ?", "lease_until, id")):
+            if len(claimed) >= count:
+                break
+            rows = tx.execute(self._claim_sql("jobs", ready, order, assign, "id", using=self._using(index)),
+                              (at, count - len(claimed), worker, lease, at, at))
+            claimed.extend(int(row[0]) for row in rows)
+        return claimed
 
     def _claim_key(
         self, tx: Tx, key: str, source: str | None, worker: str, now: dt.datetime, at: Any, lease: Any
@@ -134,7 +146,8 @@ class ClaimsSQL(SQLCore):
             return None
         source_match = "source = ?" if source is not None else "source IS NULL"
         queued = tx.execute(
-            f"SELECT id, state, not_before FROM jobs WHERE work_key = ? AND {source_match}"
+            f"SELECT id, state, not_before FROM jobs{self._using('jobs_work_key')} WHERE work_key = ?"
+            f" AND {source_match} AND state IN ('pending', 'claimed')"  # the partial index's own condition
             " AND (state = 'pending' OR (state = 'claimed' AND lease_until <= ?)) ORDER BY id DESC",
             (key, *((source,) if source is not None else ()), at),
         )
@@ -208,6 +221,7 @@ class ClaimsSQL(SQLCore):
             "DELETE FROM key_claims WHERE work_key = ? AND job_id = ? RETURNING work_key", (key, job_id)
         )
         if released and tx.execute(
-            "SELECT 1 FROM jobs WHERE work_key = ? AND state = 'pending' LIMIT 1", (key,)
+            f"SELECT 1 FROM jobs{self._using('jobs_work_key')} WHERE work_key = ?"
+            " AND state IN ('pending', 'claimed') AND state = 'pending' LIMIT 1", (key,)
         ):
             self._work_arrived(tx)

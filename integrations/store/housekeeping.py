@@ -93,7 +93,8 @@ class HousekeepingSQL(SQLCore):
     def oldest_pending_age(self, now: dt.datetime) -> float:
         with self._tx(write=False) as tx:
             rows = tx.execute(
-                "SELECT created_at FROM jobs WHERE state IN ('pending', 'claimed') ORDER BY id LIMIT 1"
+                f"SELECT created_at FROM jobs{self._using('jobs_open')}"
+                " WHERE state IN ('pending', 'claimed') ORDER BY id LIMIT 1"
             )
         if not rows:
             return 0.0

@@ -96,7 +96,7 @@ class JobQueueSQL(ClaimsSQL):
 
     def queue_depth(self) -> int:
         with self._tx(write=False) as tx:
-            rows = tx.execute("SELECT COUNT(*) FROM jobs WHERE state IN ('pending', 'claimed')")
+            rows = tx.execute(f"SELECT COUNT(*) FROM jobs{self._using('jobs_open')} WHERE state IN ('pending', 'claimed')")
             return int(rows[0][0])
 
     def counts(self) -> dict[str, int]:
@@ -128,10 +128,12 @@ class JobQueueSQL(ClaimsSQL):
         at = self._ts(now)
         with self._tx(write=False) as tx:
             rows = tx.execute(
-                "SELECT MIN(not_before) FROM jobs WHERE state = 'pending' AND not_before > ?", (at,)
+                f"SELECT MIN(not_before) FROM jobs{self._using('jobs_ready')}"
+                " WHERE state = 'pending' AND not_before > ?", (at,)
             )
             leases = tx.execute(
-                "SELECT MIN(lease_until) FROM jobs WHERE state = 'claimed' AND lease_until > ?", (at,)
+                f"SELECT MIN(lease_until) FROM jobs{self._using('jobs_lease')}"
+                " WHERE state = 'claimed' AND lease_until > ?", (at,)
             )
         times = [self._from_ts(v) for v in (rows[0][0], leases[0][0]) if v is not None]
         return (min(times) - now).total_seconds() if times else None

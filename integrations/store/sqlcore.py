@@ -14,6 +14,12 @@ conversions, and the two places where locking differs:
 * :meth:`SQLCore._lock` — a transaction-scoped advisory lock on PostgreSQL; nothing
   on SQLite, for the same reason.
 
+and one place where planning differs: :meth:`SQLCore._using` names the index a query
+over the queue must use. SQLite plans without statistics and prefers an equality on
+``jobs_state`` to a range on the partial index made for the query, then reads and sorts
+every pending job (a claim took 6.3 ms at 10,000 queued, holding the write lock); with
+``INDEXED BY`` it reads only what it returns. PostgreSQL plans from its statistics.
+
 SQL here uses ``?`` placeholders; the PostgreSQL subclass translates them.
 """
 
@@ -69,12 +75,19 @@ class SQLCore:
     dialect: ClassVar[schema.Dialect]
     #: Appended to the sub-selects that pick rows to claim.
     SKIP_LOCKED: ClassVar[str] = ""
+    #: Whether ``FROM table INDEXED BY name`` is understood (SQLite; see `_using`).
+    INDEXED_BY: ClassVar[bool] = False
 
     def __init__(self) -> None:
         self._local = threading.local()
         self._work = WorkSignal()
 
     # -- dialect hooks -------------------------------------------------------------
+
+    def _using(self, index: str) -> str:
+        """`` INDEXED BY index`` after a table name where the dialect takes a hint (an
+        unusable index is then an error, not a slow plan), else nothing."""
+        return f" INDEXED BY {index}" if self.INDEXED_BY else ""
 
     @abc.abstractmethod
     def _transaction(self, write: bool, durable: bool = True) -> Any:
@@ -113,12 +126,13 @@ class SQLCore:
         """A stored JSON value as Python."""
         return json.loads(value) if isinstance(value, (str, bytes)) else value
 
-    def _claim_sql(self, table: str, ready: str, order: str, assign: str, returning: str) -> str:
+    def _claim_sql(self, table: str, ready: str, order: str, assign: str, returning: str, using: str = "") -> str:
         """One statement that picks up to ``LIMIT ?`` ready rows, oldest first, and
         updates them, returning ``returning``.
 
         Parameters, in order: those of ``ready``, the limit, those of ``assign``, those
-        of ``ready`` again (re-checked on the picked rows).
+        of ``ready`` again (re-checked on the picked rows). ``using``: `_using`'s hint for
+        the pick.
 
         The pick is a materialised CTE joined with ``UPDATE ... FROM``: PostgreSQL
         must run the locking sub-select exactly once (as ``WHERE id IN (...)`` it may
@@ -126,7 +140,7 @@ class SQLCore:
         exceeding the limit).
         """
         return (
-            f"WITH picked AS MATERIALIZED (SELECT id AS pick_id FROM {table} WHERE {ready}"
+            f"WITH picked AS MATERIALIZED (SELECT id AS pick_id FROM {table}{using} WHERE {ready}"
             f" ORDER BY {order} LIMIT ?{self.SKIP_LOCKED})"
             f" UPDATE {table} SET {assign} FROM picked"
             f" WHERE {table}.id = picked.pick_id AND ({ready}) RETURNING {returning}"

@@ -84,6 +84,7 @@ class SQLiteStore(SQLStore):
 
     dialect = "sqlite"
     SKIP_LOCKED = ""  # BEGIN IMMEDIATE already holds the only write lock.
+    INDEXED_BY = True
 
     def __init__(self, path: str | os.PathLike[str], *, busy_timeout: float = 5.0) -> None:
         super().__init__()

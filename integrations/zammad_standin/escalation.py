@@ -134,8 +134,8 @@ class EscalationMixin:
     def ticket_breaks(self, ticket: Mapping[str, Any], zone: ZoneInfo) -> dict[dt.date, list[tuple[str, str]]]:
         """Escalation::TicketBizBreak: the ignore_escalation stretches of the ticket's state history."""
         ignored = {s["name"] for s in self.all("ticket_states") if s.get("ignore_escalation")}
-        changes = [h for h in self.all("histories")
-                   if h["history_object"] == "Ticket" and h["o_id"] == ticket["id"] and h["history_attribute"] == "state"]
+        changes = [h for h in self.rows_with("histories", ticket["id"])
+                   if h["history_object"] == "Ticket" and h["history_attribute"] == "state"]
         points = [{"value_to": changes[0]["value_from"] if changes else self.name_of("ticket_states", ticket["state_id"]),
                    "created_at": ticket["created_at"]}] + [{"value_to": h["value_to"], "created_at": h["created_at"]}
                                                           for h in changes]
@@ -259,9 +259,8 @@ class EscalationMixin:
         type and escalation instant; otherwise records that it runs now."""
         marker = f"{trigger['id']}:{event['type']}:{event.get('escalation_at')}"
         with self.lock:
-            for row in self.all("histories"):
-                if row["history_type"] == "time_trigger_performed" and row["o_id"] == event["ticket_id"] \
-                        and row["value_to"] == marker:
+            for row in self.rows_with("histories", event["ticket_id"]):
+                if row["history_type"] == "time_trigger_performed" and row["value_to"] == marker:
                     return True
             self.history_log("time_trigger_performed", event["ticket_id"], 1, value_from=trigger.get("name"),
                              value_to=marker)

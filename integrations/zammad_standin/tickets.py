@@ -184,7 +184,7 @@ class TicketsMixin:
                 del self.tables["articles"][article["id"]]
             for mention in [m for m in self.all("mentions") if m["mentionable_id"] == ticket["id"]]:
                 del self.tables["mentions"][mention["id"]]
-            for row in [h for h in self.all("histories") if h["o_id"] == ticket["id"]]:
+            for row in self.rows_with("histories", ticket["id"]):
                 del self.tables["histories"][row["id"]]  # has_history.rb#history_destroy
             self.tags.pop(("Ticket", ticket["id"]), None)
 

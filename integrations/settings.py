@@ -195,7 +195,7 @@ ENVIRONMENT: dict[str, tuple[str, str]] = {
     "POLICYDESK_ADMIN_TOKEN": ("unset", "bearer token /healthz and /metrics require (or _FILE)"),
     "POLICYDESK_PUBLIC_URL": ("unset", "policydesk's public base URL; sync derives the webhook URL from it"),
     "POLICYDESK_WORKERS": ("16", "jobs processed at once per process (Zammad calls in flight; one ticket at a time)"),
-    "POLICYDESK_THREADS": ("8", "threads running requests other than Zammad's webhooks (billing, health, metrics)"),
+    "POLICYDESK_THREADS": ("8", "request threads: billing, health, metrics (Zammad's webhooks need none; under gunicorn, every request)"),
     "POLICYDESK_CONNECTION_LIMIT": ("1000", "open client connections at most"),
     "POLICYDESK_HEADER_TIMEOUT": ("10", "seconds a client has to send a request's headers"),
     "POLICYDESK_BODY_TIMEOUT": ("30", "seconds a client has to send a whole request"),

@@ -375,6 +375,7 @@ class LoopServer:
         self._accepting = False
         self._stored: deque[tuple[_Connection, Any, Any, Any, bool]] = deque()
         self._drain_scheduled = False
+        self._swept = 0.0  # when deadlines were last checked
         host, port = sock.getsockname()[:2]
         self._environ_base = {"SERVER_NAME": str(host), "SERVER_PORT": str(port), "SCRIPT_NAME": "",
                               "wsgi.version": (1, 0), "wsgi.url_scheme": "http", "wsgi.errors": sys.stderr,
@@ -396,7 +397,7 @@ class LoopServer:
             while not stopping.is_set():
                 await asyncio.sleep(0.05)
                 now = time.monotonic()
-                if now - getattr(self, "_swept", 0.0) >= SWEEP_SECONDS:
+                if now - self._swept >= SWEEP_SECONDS:
                     self._swept = now
                     for connection in list(self.connections):
                         if connection.past_deadline(now):

@@ -133,6 +133,7 @@ class Store(abc.ABC):
         :class:`StoreValueError`.
         """
 
+    @abc.abstractmethod
     def receive_nowait(
         self,
         source: str,
@@ -147,16 +148,8 @@ class Store(abc.ABC):
         is durable, ``done(None, error)`` if it could not be stored, from another thread
         (for an event loop, which must not block on the disk). Text the database cannot
         hold raises :class:`StoreValueError` here, before anything is queued. Not inside
-        an :meth:`atomic` block. This default stores it at once, in the caller's thread.
+        an :meth:`atomic` block.
         """
-        try:
-            result = self.receive(source, delivery_id, body, headers, now, key)
-        except StoreValueError:
-            raise
-        except Exception as error:  # noqa: BLE001 - handed to the caller's callback
-            done(None, error)
-            return
-        done(result, None)
 
     @abc.abstractmethod
     def claim(

@@ -29,8 +29,11 @@ JOB_COLUMNS = (
     " j.not_before, j.state, j.last_error, j.claimed_by, j.lease_until, e.received_at,"
     " j.work_key, j.coalesced"
 )
-#: Ready to claim: queued and due, or claimed by a worker whose lease ran out.
-READY = "((state = 'pending' AND not_before <= ?) OR (state = 'claimed' AND lease_until <= ?))"
+#: Ready to claim, as two sets each read in its own partial index's order (one query over
+#: both would read and sort every pending job): ``(index, condition, order)``. Queued and
+#: due; claimed by a worker whose lease ran out.
+READY = (("jobs_ready", "state = 'pending' AND not_before <= ?", "not_before, id"),
+         ("jobs_lease", "state = 'claimed' AND lease_until <= ?", "lease_until, id"))
 #: Not held by a live claim on its key.
 KEY_FREE = ("(work_key IS NULL OR NOT EXISTS (SELECT 1 FROM key_claims k"
             " WHERE k.work_key = jobs.work_key AND k.lease_until > ?))")
@@ -99,32 +102,25 @@ class ClaimsSQL(SQLCore):
             return self._jobs_by_id(tx, claimed)
 
     def _candidates(self, tx: Tx, at: Any, count: int) -> list[tuple[Any, ...]]:
-        """Up to ``count`` ready jobs on free keys, ``(id, key, source)``, oldest first: the
-        due pending ones and those whose lease ran out, each read in its own index order
-        (one query with both would read and sort every pending job)."""
-        due = tx.execute(
-            f"SELECT id, work_key, source, not_before FROM jobs{self._using('jobs_ready')}"
-            f" WHERE state = 'pending' AND not_before <= ? AND {KEY_FREE} ORDER BY not_before, id LIMIT ?",
-            (at, at, count))
-        expired = tx.execute(
-            f"SELECT id, work_key, source, not_before FROM jobs{self._using('jobs_lease')}"
-            f" WHERE state = 'claimed' AND lease_until <= ? AND {KEY_FREE} ORDER BY lease_until LIMIT ?",
-            (at, at, count))
-        if expired:
-            due = sorted([*due, *expired], key=lambda row: (row[3], row[0]))[:count]
-        return [row[:3] for row in due]
+        """Up to ``count`` ready jobs on free keys, ``(id, key, source)``, oldest first."""
+        rows: list[tuple[Any, ...]] = []
+        for index, ready, order in READY:
+            rows += tx.execute(
+                f"SELECT id, work_key, source, not_before FROM jobs{self._using(index)}"
+                f" WHERE {ready} AND {KEY_FREE} ORDER BY {order} LIMIT ?", (at, at, count))
+        rows.sort(key=lambda row: (row[3], row[0]))
+        return [row[:3] for row in rows[:count]]
 
     def _claim_unkeyed(self, tx: Tx, count: int, worker: str, at: Any, lease: Any) -> list[int]:
         """Claim up to ``count`` ready jobs without a key, skipping those others are taking:
-        due pending ones first, then those whose lease ran out (each in its index's order)."""
+        due pending ones first, then those whose lease ran out."""
         claimed: list[int] = []
         assign = "state = 'claimed', claimed_by = ?, lease_until = ?, claims = claims + 1, updated_at = ?"
-        for index, ready, order in (
-                ("jobs_ready", "work_key IS NULL AND state = 'pending' AND not_before <= ?", "not_before, id"),
-                ("jobs_lease", "work_key IS NULL AND state = 'claimed' AND lease_until <= ?", "lease_until, id")):
+        for index, ready, order in READY:
             if len(claimed) >= count:
                 break
-            rows = tx.execute(self._claim_sql("jobs", ready, order, assign, "id", using=self._using(index)),
+            rows = tx.execute(self._claim_sql("jobs", f"work_key IS NULL AND {ready}", order, assign, "id",
+                                              using=self._using(index)),
                               (at, count - len(claimed), worker, lease, at, at))
             claimed.extend(int(row[0]) for row in rows)
         return claimed

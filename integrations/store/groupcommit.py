@@ -17,13 +17,15 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from typing import Generic, TypeVar
 
+from integrations.store.records import StoreError
+
 Item = TypeVar("Item")
 Result = TypeVar("Result")
 
 log = logging.getLogger("policydesk.store")
 
 
-class GroupCommitClosed(RuntimeError):
+class GroupCommitClosed(StoreError):
     """The store is closing: nothing more is written."""
 
 

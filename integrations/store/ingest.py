@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from integrations.store.groupcommit import GroupCommit, GroupCommitClosed
+from integrations.store.groupcommit import GroupCommit
 from integrations.store.records import ReceiveResult, StoreError, StoreValueError
 from integrations.store.sqlcore import SQLCore, Tx, iter_chunks, utc
 from integrations.store.values import check_optional_text, check_text
@@ -78,10 +78,7 @@ class IngestSQL(SQLCore):
                 raise StoreError("receive() inside atomic(durable=False): an acknowledged event must be durable")
             with self._tx() as tx:
                 return self._store_events(tx, [event])[0]
-        try:
-            return self._group.submit(event)
-        except GroupCommitClosed:
-            raise StoreError("the store is closed") from None
+        return self._group.submit(event)
 
     def receive_nowait(
         self,
@@ -96,10 +93,7 @@ class IngestSQL(SQLCore):
         event = self._event(source, delivery_id, body, headers, key, self._ts(utc(now)))
         if getattr(self._local, "tx", None) is not None:
             raise StoreError("receive_nowait() inside atomic(): it commits on its own, after this returns")
-        try:
-            self._group.submit_nowait(event, done)
-        except GroupCommitClosed:
-            raise StoreError("the store is closed") from None
+        self._group.submit_nowait(event, done)
 
     def _close_group_commit(self) -> None:
         """Write what is queued, then stop the committer threads (before the connections close)."""

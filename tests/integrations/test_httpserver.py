@@ -123,21 +123,19 @@ def test_chunked_bodies_are_decoded_strictly() -> None:
 
 
 def test_pipelined_requests_are_answered_in_order(echo: BackgroundServer) -> None:
-    sock, buffer = connect(echo), bytearray()
-    try:
+    with connect(echo) as sock:
+        buffer = bytearray()
         sock.sendall(b"GET /one HTTP/1.1\r\nHost: x\r\n\r\n"
                      b"POST /two?q=%C3%A9 HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello"
                      b"\r\nGET /th%20ree HTTP/1.1\r\nHost: x\r\n\r\n")
         answers = [json.loads(read_response(sock, buffer)[2]) for _ in range(3)]
         assert [(a["method"], a["path"]) for a in answers] == [("GET", "/one"), ("POST", "/two"), ("GET", "/th ree")]
         assert answers[1]["body"] == "hello" and answers[1]["length"] == "5" and answers[1]["query"] == "q=%C3%A9"
-    finally:
-        sock.close()
 
 
 def test_a_chunked_post_reaches_the_app_with_its_length(echo: BackgroundServer) -> None:
-    sock, buffer = connect(echo), bytearray()
-    try:
+    with connect(echo) as sock:
+        buffer = bytearray()
         sock.sendall(b"POST /c HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n4\r\nwiki\r\n")
         time.sleep(0.1)  # the rest later: the body is waited for
         sock.sendall(b"5\r\npedia\r\n0\r\n\r\n")
@@ -148,13 +146,11 @@ def test_a_chunked_post_reaches_the_app_with_its_length(echo: BackgroundServer) 
         assert status == 413 and headers["connection"] == "close" and json.loads(body) == {
             "error": "request body too large"}
         assert closed_by_server(sock)
-    finally:
-        sock.close()
 
 
 def test_expect_100_continue_is_answered_before_the_body(echo: BackgroundServer) -> None:
-    sock, buffer = connect(echo), bytearray()
-    try:
+    with connect(echo) as sock:
+        buffer = bytearray()
         sock.sendall(b"POST /e HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\nExpect: 100-continue\r\n\r\n")
         assert read_response(sock, buffer)[0] == 100
         sock.sendall(b"body")
@@ -162,47 +158,39 @@ def test_expect_100_continue_is_answered_before_the_body(echo: BackgroundServer)
         assert status == 200 and json.loads(body)["body"] == "body"
         sock.sendall(b"POST /e HTTP/1.1\r\nHost: x\r\nContent-Length: 5000\r\nExpect: 100-continue\r\n\r\n")
         assert read_response(sock, buffer)[0] == 413  # too large: refused, not continued
-    finally:
-        sock.close()
 
 
 def test_http_1_0_is_closed_unless_it_asks_to_be_kept(echo: BackgroundServer) -> None:
-    sock, buffer = connect(echo), bytearray()
-    try:
+    with connect(echo) as sock:
+        buffer = bytearray()
         sock.sendall(b"GET /a HTTP/1.0\r\nConnection: keep-alive\r\n\r\n")
         status, headers, _ = read_response(sock, buffer)
         assert status == 200 and headers["connection"] == "keep-alive"
         sock.sendall(b"GET /b HTTP/1.0\r\n\r\n")
         status, headers, _ = read_response(sock, buffer)
         assert status == 200 and headers["connection"] == "close" and closed_by_server(sock)
-    finally:
-        sock.close()
 
 
 def test_a_header_spelled_with_underscores_cannot_pass_for_another(echo: BackgroundServer) -> None:
-    sock, buffer = connect(echo), bytearray()
-    try:
+    with connect(echo) as sock:
+        buffer = bytearray()
         sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nX_Hub_Signature: forged\r\nX-Trace: a\r\nX-Trace: b\r\n\r\n")
         headers = json.loads(read_response(sock, buffer)[2])["headers"]
         assert "HTTP_X_HUB_SIGNATURE" not in headers and headers["HTTP_X_TRACE"] == "a, b"
-    finally:
-        sock.close()
 
 
 def test_missing_length_oversized_heads_and_garbage_get_json_refusals(echo: BackgroundServer) -> None:
     for request, status in ((b"POST /x HTTP/1.1\r\nHost: x\r\n\r\n", 411),
                             (b"GET / HTTP/1.1\r\nX-Big: " + b"a" * (300 * 1024), 431),
                             (b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03\r\n\r\n", 400)):  # TLS on the HTTP port
-        sock, buffer = connect(echo), bytearray()
-        try:
+        with connect(echo) as sock:
+            buffer = bytearray()
             try:
                 sock.sendall(request)
             except (BrokenPipeError, ConnectionResetError):
                 pass
             got, headers, body = read_response(sock, buffer)
             assert got == status and headers["connection"] == "close" and "error" in json.loads(body)
-        finally:
-            sock.close()
 
 
 def test_past_the_connection_limit_a_client_waits_until_one_closes() -> None:

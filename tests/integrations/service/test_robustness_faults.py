@@ -280,7 +280,9 @@ def test_store_full_or_read_only_in_process_answers_503_and_loses_nothing(tmp_pa
 def tiny_disk(tmp_path) -> Iterator[Path]:
     mount = tmp_path / "tiny"
     mount.mkdir()
-    result = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=3m", "tmpfs", str(mount)], capture_output=True,
+    # Room for the store's own WAL, which SQLite lets grow to about 4 MB (1,000 pages) before
+    # it checkpoints: with 3 MB the service's writes sometimes filled the disk before the test did.
+    result = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs", str(mount)], capture_output=True,
                             text=True)
     if result.returncode != 0:
         if os.environ.get("CI"):
